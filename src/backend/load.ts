@@ -1,0 +1,105 @@
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { UserError } from "../errors.js";
+import { BACKEND_NAMES, CANDIDATES, type BackendAttempt, type BackendCandidate, type BackendName } from "./candidates.js";
+import { explainLoadError } from "./explain-load-error.js";
+
+export type Tf = typeof import("@tensorflow/tfjs-core");
+
+export interface LoadedBackend {
+  tf: Tf;
+  backend: BackendName;
+  label: string;
+  /** Every candidate tried before (and including) the one that loaded. */
+  attempts: BackendAttempt[];
+}
+
+const require = createRequire(import.meta.url);
+
+/** `--backend` wins over FINETUNE_BACKEND; an unknown value is a usage error. */
+export function forcedBackend(flag: BackendName | undefined, env: NodeJS.ProcessEnv): BackendName | undefined {
+  if (flag) return flag;
+  const value = env.FINETUNE_BACKEND?.trim();
+  if (!value) return undefined;
+  if ((BACKEND_NAMES as readonly string[]).includes(value)) return value as BackendName;
+  throw new UserError(`FINETUNE_BACKEND=${JSON.stringify(value)} is not a backend; use one of ${BACKEND_NAMES.join(", ")}, or unset it.`);
+}
+
+/**
+ * Loads the best backend (tensorflow with CUDA, tensorflow on CPU, wasm, cpu), or exactly the forced one,
+ * recording why each skipped candidate failed.
+ */
+export async function loadBackend(params: { forced?: BackendName | undefined }): Promise<LoadedBackend> {
+  const tf = await tfCore();
+  const attempts: BackendAttempt[] = [];
+  const candidates = CANDIDATES.filter((c) => !params.forced || c.backend === params.forced);
+  for (const candidate of candidates) {
+    const attempt = await tryCandidate(tf, candidate);
+    attempts.push(attempt);
+    if (attempt.loaded) return { tf, backend: candidate.backend, label: candidate.label, attempts };
+  }
+  const why = attempts.map((a) => `${a.label}: ${a.reason ?? "failed"}`).join("; ");
+  if (params.forced) {
+    throw new UserError(`the ${params.forced} backend cannot load here (${why}). Run \`finetune doctor\` to see which backends work, or drop --backend / FINETUNE_BACKEND.`);
+  }
+  throw new UserError(`no compute backend could load (${why}). Run \`finetune doctor\`.`);
+}
+
+/** Tries every candidate, for `finetune doctor`. Leaves the last loaded backend active. */
+export async function probeBackends(): Promise<BackendAttempt[]> {
+  const tf = await tfCore();
+  const out: BackendAttempt[] = [];
+  for (const candidate of CANDIDATES) out.push(await tryCandidate(tf, candidate));
+  return out;
+}
+
+/** tfjs-core in production mode: no debug checks, and no console banners that would mix into our output. */
+async function tfCore(): Promise<Tf> {
+  const tf = await import("@tensorflow/tfjs-core");
+  tf.env().set("PROD", true);
+  return tf;
+}
+
+async function tryCandidate(tf: Tf, candidate: BackendCandidate): Promise<BackendAttempt> {
+  const base = { label: candidate.label, backend: candidate.backend, package: candidate.package };
+  try {
+    await registerBackend(candidate);
+    const ok = await tf.setBackend(candidate.backend);
+    if (!ok) return { ...base, loaded: false, reason: "the backend failed to initialise" };
+    // A tiny op proves the kernels actually run.
+    const value = tf.tidy(() => tf.add(tf.scalar(1), tf.scalar(1)).dataSync()[0]);
+    if (value !== 2) return { ...base, loaded: false, reason: "a test computation gave a wrong result" };
+    return { ...base, loaded: true };
+  } catch (error) {
+    return { ...base, loaded: false, reason: explainLoadError(candidate.package, error) };
+  }
+}
+
+async function registerBackend(candidate: BackendCandidate): Promise<void> {
+  switch (candidate.package) {
+    case "@tensorflow/tfjs-node-gpu":
+    case "@tensorflow/tfjs-node":
+      // Optional packages: a plain dynamic import, so their absence is an ordinary, explainable failure.
+      await import(candidate.package);
+      return;
+    case "@tensorflow/tfjs-backend-wasm": {
+      const wasm = await import("@tensorflow/tfjs-backend-wasm");
+      // The .wasm files sit next to the package's dist/, wherever the working directory is.
+      wasm.setWasmPaths(join(dirname(require.resolve("@tensorflow/tfjs-backend-wasm/package.json")), "dist") + "/");
+      return;
+    }
+    case "@tensorflow/tfjs-backend-cpu":
+      await import("@tensorflow/tfjs-backend-cpu");
+      return;
+  }
+}
+
+/** The installed version of a package, or null when it is not installed. */
+export function packageVersionOf(pkg: string): string | null {
+  try {
+    const json = require(`${pkg}/package.json`) as { version?: unknown };
+    return typeof json.version === "string" ? json.version : null;
+  } catch {
+    return null;
+  }
+}

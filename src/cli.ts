@@ -1,0 +1,98 @@
+import { Command, CommanderError, Option } from "commander";
+import { UserError } from "./errors.js";
+
+/** Flags every command understands. */
+export interface GlobalOptions {
+  json: boolean;
+  verbose: boolean;
+  color: boolean;
+  backend?: "tensorflow" | "wasm" | "cpu";
+}
+
+/** What the command line asked for; src/index.ts imports commands/<name> only when it runs. */
+export interface Invocation {
+  command: "pull" | "doctor" | "cache-ls" | "cache-rm";
+  args: string[];
+  options: Record<string, unknown>;
+  globals: GlobalOptions;
+}
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+/**
+ * Declares commands and flags only. `run` receives the parsed invocation; nothing heavy is imported here
+ * so that `finetune --help` starts fast.
+ */
+export function buildProgram(version: string, run: (invocation: Invocation) => Promise<void>): Command {
+  const program = new Command("finetune");
+  program
+    .description("Download open checkpoints from the Hugging Face hub and fine-tune LoRA adapters locally.")
+    .version(version, "-V, --version", "print the version")
+    .option("--json", "machine output: one JSON object per line, the last line is the result", false)
+    .addOption(
+      new Option("--backend <name>", "force a compute backend (default: best available; env FINETUNE_BACKEND)").choices([
+        "tensorflow",
+        "wasm",
+        "cpu",
+      ]),
+    )
+    .option("--verbose", "print debugging detail", false)
+    .option("--no-color", "disable colours (NO_COLOR and FORCE_COLOR are honoured too)")
+    .exitOverride()
+    .configureOutput({ outputError: () => undefined });
+
+  const dispatch = (command: Invocation["command"]) =>
+    async function (this: Command, ...actionArgs: unknown[]): Promise<void> {
+      const args = actionArgs.filter((a): a is string => typeof a === "string");
+      await run({ command, args, options: this.opts(), globals: program.opts<GlobalOptions>() });
+    };
+
+  program
+    .command("pull")
+    .description("download a model (or dataset) from the hub into the Hugging Face cache, pinned to a commit sha")
+    .argument("<repo>", "org/name, optionally @revision; datasets/org/name for a dataset")
+    .option("--revision <rev>", "branch, tag or commit sha (default: main)")
+    .option("--include <glob>", "download files matching this glob instead of the default set (repeatable)", collect)
+    .option("--cache-dir <dir>", "cache root (default: HF_HUB_CACHE, HF_HOME/hub or ~/.cache/huggingface/hub)")
+    .option("--token <token>", "hub access token (default: HF_TOKEN or the token saved by `hf auth login`)")
+    .option("--dataset", "the repo is a dataset", false)
+    .option("--force", "download again even when the files are cached", false)
+    .action(dispatch("pull"));
+
+  program
+    .command("doctor")
+    .description("report what this machine can do: backends, GPU, cache, token, hub endpoint")
+    .action(dispatch("doctor"));
+
+  const cache = program.command("cache").description("inspect or clean the Hugging Face cache");
+  cache
+    .command("ls")
+    .description("list cached repos with their revisions, sizes and files")
+    .option("--cache-dir <dir>", "cache root")
+    .action(dispatch("cache-ls"));
+  cache
+    .command("rm")
+    .description("delete a cached repo (all its revisions)")
+    .argument("<repo>", "org/name, or datasets/org/name")
+    .option("--cache-dir <dir>", "cache root")
+    .option("--dataset", "the repo is a dataset", false)
+    .action(dispatch("cache-rm"));
+
+  return program;
+}
+
+/** Parses argv and runs the invocation. Commander's own usage errors become UserError (exit 2). */
+export async function parseAndRun(program: Command, argv: string[]): Promise<"help" | "usage" | "ran"> {
+  try {
+    await program.parseAsync(argv);
+    return "ran";
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.exitCode === 0) return "help";
+      // No command given: commander has printed the help to stderr already.
+      if (error.code === "commander.help") return "usage";
+      throw new UserError(`${error.message.replace(/^error: /, "")}\nRun \`finetune --help\` for usage.`);
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,102 @@
+import { cpus, totalmem } from "node:os";
+import type { ChalkInstance } from "chalk";
+import { forcedBackend, loadBackend, packageVersionOf, probeBackends } from "../backend/load.js";
+import { listNvidiaGpus } from "../backend/gpus.js";
+import type { CommandContext } from "../context.js";
+import { isKnownError } from "../errors.js";
+import { cacheRoot } from "../hub/cache-paths.js";
+import { scanCache } from "../hub/cache-scan.js";
+import { hubEndpoint, isOffline } from "../hub/endpoint.js";
+import { probeEndpoint, type EndpointProbe } from "../hub/probe-endpoint.js";
+import { resolveToken } from "../hub/token.js";
+import { formatBytes } from "../ui/format.js";
+
+/** `finetune doctor`: what this machine can do, and what is configured. Never prints the token. */
+export async function run(context: CommandContext): Promise<void> {
+  const { env } = context;
+  const backends = (await probeBackends()).map((b) => ({ ...b, version: packageVersionOf(b.package) }));
+  let selected: string | null = null;
+  let selectedError: string | undefined;
+  try {
+    selected = (await loadBackend({ forced: forcedBackend(context.globals.backend, env) })).label;
+  } catch (error) {
+    selectedError = error instanceof Error ? error.message : String(error);
+  }
+  const cudaLoaded = backends.some((b) => b.label === "tensorflow (CUDA)" && b.loaded);
+  const gpus = cudaLoaded ? await listNvidiaGpus() : [];
+  const root = cacheRoot(undefined, env);
+  const scan = await scanCache(root);
+  const token = tokenStatus(env);
+  const offline = isOffline(env);
+  let endpoint: string;
+  let hub: EndpointProbe | { endpoint: string; reachable: false; error: string };
+  try {
+    endpoint = hubEndpoint(env);
+    hub = offline ? { endpoint, reachable: false, error: "not checked: HF_HUB_OFFLINE is set" } : await probeEndpoint(endpoint);
+  } catch (error) {
+    endpoint = env.HF_ENDPOINT ?? "";
+    hub = { endpoint, reachable: false, error: error instanceof Error ? error.message : String(error) };
+  }
+
+  const report = {
+    finetune: context.version,
+    node: process.version,
+    platform: process.platform,
+    arch: process.arch,
+    cpus: cpus().length,
+    memory_bytes: totalmem(),
+    backends: backends.map((b) => ({ name: b.label, backend: b.backend, package: b.package, version: b.version, loaded: b.loaded, ...(b.reason ? { reason: b.reason } : {}) })),
+    selected,
+    ...(selectedError ? { selected_error: selectedError } : {}),
+    gpus,
+    cache: { path: root, repos: scan.repos.length, size_bytes: scan.size },
+    token,
+    offline,
+    hub,
+  };
+  context.reporter.result(report, (c) => human(c, report));
+}
+
+function tokenStatus(env: NodeJS.ProcessEnv): { configured: boolean; source: string; valid: boolean } {
+  try {
+    const { token, source } = resolveToken({ env });
+    return { configured: token !== undefined, source, valid: true };
+  } catch (error) {
+    if (!isKnownError(error)) throw error;
+    return { configured: true, source: "set but malformed", valid: false };
+  }
+}
+
+type Report = {
+  finetune: string;
+  node: string;
+  platform: string;
+  arch: string;
+  cpus: number;
+  memory_bytes: number;
+  backends: Array<{ name: string; package: string; version: string | null; loaded: boolean; reason?: string }>;
+  selected: string | null;
+  selected_error?: string;
+  gpus: string[];
+  cache: { path: string; repos: number; size_bytes: number };
+  token: { configured: boolean; source: string; valid: boolean };
+  offline: boolean;
+  hub: { endpoint: string; reachable: boolean; status?: number; ms?: number; error?: string };
+};
+
+function human(c: ChalkInstance, r: Report): string {
+  const ok = c.green("✓");
+  const no = c.red("✗");
+  const lines = [
+    `finetune ${r.finetune} · node ${r.node} · ${r.platform}-${r.arch} · ${r.cpus} cores · ${formatBytes(r.memory_bytes)} RAM`,
+    "backends:",
+    ...r.backends.map((b) => `  ${b.loaded ? ok : no} ${b.name.padEnd(18)} ${b.package}${b.version ? `@${b.version}` : ""}${b.reason ? `: ${b.reason}` : ""}`),
+    `  selected: ${r.selected ?? c.red(r.selected_error ?? "none")}`,
+    `GPUs: ${r.gpus.length ? r.gpus.join("; ") : "none seen by the tensorflow backend"}`,
+    `HF cache: ${r.cache.path} · ${r.cache.repos} repos · ${formatBytes(r.cache.size_bytes)}`,
+    `token: ${r.token.valid ? (r.token.configured ? `configured (${r.token.source})` : "not configured (set HF_TOKEN for gated or private repos)") : c.red("HF_TOKEN or the token file is malformed: tokens start with hf_")}`,
+    `hub: ${r.hub.endpoint} · ${r.hub.reachable ? `${ok} answers (HTTP ${r.hub.status ?? "?"}, ${r.hub.ms ?? "?"} ms)` : `${no} ${r.hub.error ?? "unreachable"}`}`,
+  ];
+  if (r.offline) lines.push("offline: HF_HUB_OFFLINE is set, models resolve from the cache only");
+  return lines.join("\n");
+}

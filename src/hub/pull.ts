@@ -1,0 +1,184 @@
+import { mkdir, rm, stat, statfs } from "node:fs/promises";
+import { join } from "node:path";
+import { errnoCode, Interrupted, RuntimeFailure, UserError } from "../errors.js";
+import { formatBytes } from "../ui/format.js";
+import { cacheRoot, repoCachePaths, type RepoCachePaths } from "./cache-paths.js";
+import { downloadBlob } from "./download-blob.js";
+import { hubEndpoint, isOffline } from "./endpoint.js";
+import { createHubHttp } from "./http.js";
+import { explainHubError, type HubErrorContext } from "./hub-errors.js";
+import { findCachedSnapshot, notCachedError } from "./offline.js";
+import { listRemoteFiles, resolveRevision, type RemoteFile } from "./remote.js";
+import { formatRepo, type RepoRef } from "./repo-ref.js";
+import { selectFiles } from "./select-files.js";
+import { linkSnapshotFile, writeRef } from "./snapshot-files.js";
+
+export interface PullParams {
+  ref: RepoRef;
+  env: NodeJS.ProcessEnv;
+  /** Cache root override (`--cache-dir`). */
+  cacheDir?: string | undefined;
+  /** Globs replacing the default file set. */
+  include?: string[] | undefined;
+  /** Re-download files even when their blob is cached. */
+  force?: boolean;
+  token?: string | undefined;
+  signal?: AbortSignal | undefined;
+  /** Files downloaded at once. Default 3. */
+  concurrency?: number;
+  onEvent?: (event: PullEvent) => void;
+}
+
+export interface PullResult {
+  repo: string;
+  revision: string;
+  sha: string;
+  path: string;
+  files: string[];
+}
+
+export type PullEvent =
+  | { type: "resolved"; repo: string; revision: string; sha: string; files: number; bytes: number; cachedBytes: number }
+  | { type: "file-start"; path: string; size: number; resumeFrom: number }
+  | { type: "bytes"; path: string; bytes: number }
+  | { type: "file-done"; path: string; size: number; downloaded: boolean }
+  | { type: "retry"; url: string; attempt: number; reason: string }
+  | { type: "offline"; reason: string };
+
+/**
+ * Resolves the revision to a sha, lists the tree, and downloads the selected files into the HF cache
+ * (blobs/, snapshots/<sha>/ symlinks, refs/<revision>), resuming partial files and verifying checksums.
+ */
+export async function pullRepo(params: PullParams): Promise<PullResult> {
+  const { ref } = params;
+  const root = cacheRoot(params.cacheDir, params.env);
+  const paths = repoCachePaths(root, ref);
+  const revision = ref.revision ?? "main";
+  const repo = formatRepo(ref);
+
+  if (isOffline(params.env)) {
+    const cached = await findCachedSnapshot(paths, ref);
+    if (!cached) throw notCachedError(ref, root, "HF_HUB_OFFLINE is set");
+    params.onEvent?.({ type: "offline", reason: "HF_HUB_OFFLINE is set" });
+    const files = params.include ? selectFiles(cached.files.map((path) => ({ path })), { type: ref.type, include: params.include, repo }).map((f) => f.path) : cached.files;
+    return { repo, revision, sha: cached.sha, path: cached.path, files };
+  }
+
+  const endpoint = hubEndpoint(params.env);
+  const http = createHubHttp({
+    token: params.token,
+    signal: params.signal,
+    onRetry: (info) => params.onEvent?.({ type: "retry", url: info.url, attempt: info.attempt, reason: info.reason }),
+  });
+  const context: HubErrorContext = { ref, endpoint, http, hasToken: params.token !== undefined };
+
+  // 1. Resolve the revision to a commit sha: every file is then fetched at that exact commit.
+  const sha = await resolveRevision(context);
+  // 2. List the tree at that sha and pick the files to fetch.
+  const files = selectFiles(await listRemoteFiles(context, sha), { type: ref.type, include: params.include, repo });
+  await prepareDirs(paths, root);
+  if (params.force) await Promise.all(files.map((file) => rm(join(paths.blobs, file.blobName), { force: true })));
+  const plan = await Promise.all(files.map(async (file) => ({ file, cached: await blobComplete(paths, file) })));
+  const cachedBytes = plan.filter((p) => p.cached).reduce((sum, p) => sum + p.file.size, 0);
+  const totalBytes = files.reduce((sum, file) => sum + file.size, 0);
+  params.onEvent?.({ type: "resolved", repo, revision, sha, files: files.length, bytes: totalBytes, cachedBytes });
+  await checkFreeSpace(paths, plan.filter((p) => !p.cached).map((p) => p.file), root);
+
+  // 3. Download what is missing, a few files at a time; link each into the snapshot as it completes.
+  const queue = [...plan];
+  const worker = async (): Promise<void> => {
+    for (let item = queue.shift(); item; item = queue.shift()) {
+      const { file, cached } = item;
+      const blobPath = join(paths.blobs, file.blobName);
+      if (!cached) {
+        await guardWrite(root, file.path, () =>
+          downloadBlob({
+            url: resolveUrl(endpoint, ref, sha, file.path),
+            file,
+            blobPath,
+            http,
+            signal: params.signal,
+            onStart: (resumeFrom) => params.onEvent?.({ type: "file-start", path: file.path, size: file.size, resumeFrom }),
+            onBytes: (bytes) => params.onEvent?.({ type: "bytes", path: file.path, bytes }),
+            explain: async (response) => {
+              const error = await hubApiError(response);
+              return explainHubError(error, { ...context, path: file.path });
+            },
+          }),
+        );
+      }
+      await guardWrite(root, file.path, () => linkSnapshotFile(paths, sha, file.path, file.blobName));
+      params.onEvent?.({ type: "file-done", path: file.path, size: file.size, downloaded: !cached });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, params.concurrency ?? 3) }, worker));
+
+  // 4. Record the branch or tag → sha mapping last, so a ref never points at an incomplete snapshot.
+  if (revision !== sha) await guardWrite(root, `refs/${revision}`, () => writeRef(paths, revision, sha));
+  return { repo, revision, sha, path: join(paths.snapshots, sha), files: files.map((file) => file.path).sort() };
+}
+
+export function resolveUrl(endpoint: string, ref: RepoRef, sha: string, path: string): string {
+  const prefix = ref.type === "dataset" ? "datasets/" : "";
+  return `${endpoint}/${prefix}${ref.name}/resolve/${sha}/${path.split("/").map(encodeURIComponent).join("/")}`;
+}
+
+async function blobComplete(paths: RepoCachePaths, file: RemoteFile): Promise<boolean> {
+  try {
+    return (await stat(join(paths.blobs, file.blobName))).size === file.size;
+  } catch {
+    return false;
+  }
+}
+
+async function prepareDirs(paths: RepoCachePaths, root: string): Promise<void> {
+  await guardWrite(root, "blobs/", async () => {
+    await mkdir(paths.blobs, { recursive: true });
+    await mkdir(paths.snapshots, { recursive: true });
+    await mkdir(paths.refs, { recursive: true });
+  });
+}
+
+/** Refuses before downloading when the disk cannot hold what is missing. */
+async function checkFreeSpace(paths: RepoCachePaths, missing: RemoteFile[], root: string): Promise<void> {
+  const needed = missing.reduce((sum, file) => sum + file.size, 0);
+  if (needed === 0) return;
+  const fs = await statfs(paths.blobs).catch(() => null);
+  if (!fs) return;
+  const free = fs.bavail * fs.bsize;
+  if (needed > free) {
+    throw new UserError(
+      `not enough disk space in ${root}: this pull needs ${formatBytes(needed)} and ${formatBytes(free)} is free. ` +
+        `Free some space (\`finetune cache ls\` / \`finetune cache rm <repo>\`) or choose another cache with --cache-dir.`,
+    );
+  }
+}
+
+/** Maps filesystem failures while writing into the cache to a message naming the cache dir. */
+async function guardWrite<T>(root: string, what: string, action: () => Promise<T>): Promise<T> {
+  try {
+    return await action();
+  } catch (error) {
+    const code = errnoCode(error);
+    if (error instanceof Interrupted || error instanceof UserError || error instanceof RuntimeFailure) throw error;
+    if (code === "ENOSPC" || code === "EDQUOT") {
+      throw new UserError(
+        `the disk holding ${root} is full (while writing ${what}); the partial download was kept so the next pull resumes. ` +
+          `Free some space or use --cache-dir on another disk.`,
+      );
+    }
+    if (code === "EACCES" || code === "EPERM" || code === "EROFS" || code === "ENOTDIR" || code === "EEXIST") {
+      throw new UserError(
+        `cannot write to the cache at ${root} (${code} while writing ${what}). Choose a writable folder with --cache-dir or HF_HUB_CACHE.`,
+      );
+    }
+    throw error;
+  }
+}
+
+async function hubApiError(response: Response): Promise<Error> {
+  const { HubApiError } = await import("@huggingface/hub");
+  const error = new HubApiError(response.url, response.status, response.headers.get("x-request-id") ?? undefined, `HTTP ${response.status}`);
+  await response.body?.cancel();
+  return error;
+}

@@ -1,0 +1,70 @@
+import { buildProgram, parseAndRun, type GlobalOptions, type Invocation } from "./cli.js";
+import type { CommandContext } from "./context.js";
+import { Interrupted, isKnownError } from "./errors.js";
+import { Reporter } from "./ui/reporter.js";
+import { packageVersion } from "./version.js";
+
+type CommandModule = { run(context: CommandContext, args: string[], options: Record<string, unknown>): Promise<void> };
+
+/** Lazy: a command's module (and whatever heavy library it needs) loads only when that command runs. */
+const commands: Record<Invocation["command"], () => Promise<CommandModule>> = {
+  pull: () => import("./commands/pull.js"),
+  doctor: () => import("./commands/doctor.js"),
+  "cache-ls": () => import("./commands/cache-ls.js"),
+  "cache-rm": () => import("./commands/cache-rm.js"),
+};
+
+/** Flags needed to report an error that happens before commander has parsed anything. */
+function earlyGlobals(argv: string[]): GlobalOptions {
+  return { json: argv.includes("--json"), verbose: argv.includes("--verbose"), color: !argv.includes("--no-color") };
+}
+
+function reporterFor(globals: GlobalOptions): Reporter {
+  return new Reporter({ json: globals.json, verbose: globals.verbose, noColor: !globals.color });
+}
+
+/** Runs the CLI and returns the exit code; never exits by itself. */
+export async function runCli(argv: string[]): Promise<number> {
+  const controller = new AbortController();
+  const onSignal = (): void => controller.abort(new Interrupted("interrupted"));
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  let reporter = reporterFor(earlyGlobals(argv));
+  try {
+    const version = packageVersion();
+    const program = buildProgram(version, async (invocation) => {
+      reporter = reporterFor(invocation.globals);
+      const module = await commands[invocation.command]();
+      const context: CommandContext = {
+        reporter,
+        globals: invocation.globals,
+        env: process.env,
+        signal: controller.signal,
+        version,
+      };
+      await module.run(context, invocation.args, invocation.options);
+    });
+    const outcome = await parseAndRun(program, argv);
+    return outcome === "usage" ? 2 : 0;
+  } catch (error) {
+    if (isKnownError(error)) {
+      reporter.failure(error.exitCode, error.message);
+      return error.exitCode;
+    }
+    const stack = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    reporter.failure(1, "this is a bug in finetune; please report it with the output below", stack);
+    return 1;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}
+
+/** The only place that exits the process (DESIGN.md: one exit point). */
+export async function main(argv: string[]): Promise<void> {
+  const code = await runCli(argv);
+  // Let piped stdout/stderr drain before exiting so the last JSON line is never cut.
+  await new Promise<void>((resolve) => process.stdout.write("", () => resolve()));
+  await new Promise<void>((resolve) => process.stderr.write("", () => resolve()));
+  process.exit(code);
+}

@@ -1,0 +1,70 @@
+import type { ChalkInstance } from "chalk";
+import { colorLevel, makeChalk } from "./color.js";
+
+/** Where and how a command talks to the user. The only writer to the terminal (DESIGN.md). */
+export interface ReporterOptions {
+  json: boolean;
+  verbose: boolean;
+  noColor: boolean;
+  stdout?: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr?: NodeJS.WritableStream & { isTTY?: boolean };
+  env?: NodeJS.ProcessEnv;
+}
+
+export class Reporter {
+  readonly json: boolean;
+  readonly verbose: boolean;
+  readonly color: ChalkInstance;
+  /** Live spinners and bars only on an interactive terminal, never in CI or pipes. */
+  readonly interactive: boolean;
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream & { isTTY?: boolean };
+
+  constructor(options: ReporterOptions) {
+    const env = options.env ?? process.env;
+    this.stdout = options.stdout ?? process.stdout;
+    this.stderr = options.stderr ?? process.stderr;
+    this.json = options.json;
+    this.verbose = options.verbose;
+    const isTTY = Boolean(this.stderr.isTTY);
+    this.interactive = !this.json && isTTY && env.CI === undefined && env.TERM !== "dumb";
+    this.color = makeChalk(colorLevel({ noColorFlag: options.noColor, env, isTTY }));
+  }
+
+  /** A machine event: one JSON line with --json, nothing otherwise. */
+  event(type: string, fields: Record<string, unknown>): void {
+    if (this.json) this.writeJson({ type, ...fields });
+  }
+
+  info(message: string): void {
+    if (this.json) this.writeJson({ type: "log", level: "info", message });
+    else this.stderr.write(`${message}\n`);
+  }
+
+  warn(message: string): void {
+    if (this.json) this.writeJson({ type: "log", level: "warn", message });
+    else this.stderr.write(`${this.color.yellow("warning:")} ${message}\n`);
+  }
+
+  debug(message: string): void {
+    if (!this.verbose) return;
+    if (this.json) this.writeJson({ type: "log", level: "debug", message });
+    else this.stderr.write(`${this.color.dim(message)}\n`);
+  }
+
+  /** The command's result: the last JSON line with --json, or human text on stdout. */
+  result(value: object, human: (color: ChalkInstance) => string): void {
+    if (this.json) this.writeJson(value);
+    else this.stdout.write(`${human(this.color)}\n`);
+  }
+
+  /** A failure, printed once by src/index.ts. */
+  failure(exitCode: number, message: string, detail?: string): void {
+    if (this.json) this.writeJson({ type: "error", exit_code: exitCode, message, ...(detail ? { detail } : {}) });
+    this.stderr.write(`${this.color.red("error:")} ${message}\n${detail ? `${detail}\n` : ""}`);
+  }
+
+  private writeJson(value: object): void {
+    this.stdout.write(`${JSON.stringify(value)}\n`);
+  }
+}
