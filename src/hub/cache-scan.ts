@@ -41,7 +41,8 @@ export async function scanCache(root: string): Promise<CacheScan> {
         sha: revision.commitOid,
         refs: [...revision.refs].sort(),
         files: revision.files.map((file) => file.path.slice(revision.path.length + 1)).sort(),
-        size: revision.size,
+        // Bytes on disk: a blob linked by several files counts once (as huggingface_hub's size_on_disk).
+        size: [...new Map(revision.files.map((file) => [file.blob.path, file.blob.size])).values()].reduce((a, b) => a + b, 0),
       })),
     }))
     .sort((a, b) => a.repo.localeCompare(b.repo));

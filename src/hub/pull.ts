@@ -1,6 +1,7 @@
 import { mkdir, rm, stat, statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { errnoCode, Interrupted, RuntimeFailure, UserError } from "../errors.js";
+import { acquireLock } from "../io/file-lock.js";
 import { formatBytes } from "../ui/format.js";
 import { cacheRoot, repoCachePaths, type RepoCachePaths } from "./cache-paths.js";
 import { downloadBlob } from "./download-blob.js";
@@ -78,24 +79,26 @@ export async function pullRepo(params: PullParams): Promise<PullResult> {
   const files = selectFiles(await listRemoteFiles(context, sha), { type: ref.type, include: params.include, repo });
   await prepareDirs(paths, root);
   if (params.force) await Promise.all(files.map((file) => rm(join(paths.blobs, file.blobName), { force: true })));
-  const plan = await Promise.all(files.map(async (file) => ({ file, cached: await blobComplete(paths, file) })));
-  const cachedBytes = plan.filter((p) => p.cached).reduce((sum, p) => sum + p.file.size, 0);
-  const totalBytes = files.reduce((sum, file) => sum + file.size, 0);
+  // Files with identical content share one blob: fetch each blob once, then link every path to it.
+  const groups = groupByBlob(files);
+  const plan = await Promise.all(groups.map(async (group) => ({ group, cached: await blobComplete(paths, group[0] as RemoteFile) })));
+  const cachedBytes = plan.filter((p) => p.cached).reduce((sum, p) => sum + (p.group[0]?.size ?? 0), 0);
+  const totalBytes = plan.reduce((sum, p) => sum + (p.group[0]?.size ?? 0), 0);
   params.onEvent?.({ type: "resolved", repo, revision, sha, files: files.length, bytes: totalBytes, cachedBytes });
-  await checkFreeSpace(paths, plan.filter((p) => !p.cached).map((p) => p.file), root);
+  await checkFreeSpace(paths, plan.filter((p) => !p.cached).map((p) => p.group[0] as RemoteFile), root);
 
-  // 3. Download what is missing, a few files at a time; link each into the snapshot as it completes.
+  // 3. Download what is missing, a few blobs at a time; link each path into the snapshot as its blob completes.
   const queue = [...plan];
   const worker = async (): Promise<void> => {
     for (let item = queue.shift(); item; item = queue.shift()) {
-      const { file, cached } = item;
-      const blobPath = join(paths.blobs, file.blobName);
+      const { group, cached } = item;
+      const file = group[0] as RemoteFile;
       if (!cached) {
         await guardWrite(root, file.path, () =>
-          downloadBlob({
+          downloadLocked({
             url: resolveUrl(endpoint, ref, sha, file.path),
             file,
-            blobPath,
+            blobPath: join(paths.blobs, file.blobName),
             http,
             signal: params.signal,
             onStart: (resumeFrom) => params.onEvent?.({ type: "file-start", path: file.path, size: file.size, resumeFrom }),
@@ -107,8 +110,10 @@ export async function pullRepo(params: PullParams): Promise<PullResult> {
           }),
         );
       }
-      await guardWrite(root, file.path, () => linkSnapshotFile(paths, sha, file.path, file.blobName));
-      params.onEvent?.({ type: "file-done", path: file.path, size: file.size, downloaded: !cached });
+      for (const member of group) {
+        await guardWrite(root, member.path, () => linkSnapshotFile(paths, sha, member.path, member.blobName));
+        params.onEvent?.({ type: "file-done", path: member.path, size: member.size, downloaded: !cached && member === file });
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, params.concurrency ?? 3) }, worker));
@@ -116,6 +121,23 @@ export async function pullRepo(params: PullParams): Promise<PullResult> {
   // 4. Record the branch or tag → sha mapping last, so a ref never points at an incomplete snapshot.
   if (revision !== sha) await guardWrite(root, `refs/${revision}`, () => writeRef(paths, revision, sha));
   return { repo, revision, sha, path: join(paths.snapshots, sha), files: files.map((file) => file.path).sort() };
+}
+
+/** Another finetune (or a second terminal) may be fetching the same blob: one process downloads, the other waits. */
+async function downloadLocked(params: Parameters<typeof downloadBlob>[0]): Promise<number> {
+  const release = await acquireLock(`${params.blobPath}.lock`, { signal: params.signal });
+  try {
+    if ((await stat(params.blobPath).catch(() => null))?.size === params.file.size) return 0;
+    return await downloadBlob(params);
+  } finally {
+    await release();
+  }
+}
+
+function groupByBlob(files: RemoteFile[]): RemoteFile[][] {
+  const groups = new Map<string, RemoteFile[]>();
+  for (const file of files) groups.set(file.blobName, [...(groups.get(file.blobName) ?? []), file]);
+  return [...groups.values()];
 }
 
 export function resolveUrl(endpoint: string, ref: RepoRef, sha: string, path: string): string {

@@ -17,7 +17,7 @@ export function transferProgress(reporter: Reporter, options: { plainEveryMs?: n
   let fetched = 0;
   let fileCount = 0;
   let filesDone = 0;
-  let lastPrint = 0;
+  let lastPrint = started;
   let spinner: Ora | null = null;
 
   const rate = (): number => fetched / Math.max(0.001, (Date.now() - started) / 1000);

@@ -1,0 +1,39 @@
+import { open, readFile, rm } from "node:fs/promises";
+import { Interrupted } from "../errors.js";
+import { errnoCode } from "../errors.js";
+
+/**
+ * An exclusive lock between processes: a `<path>` file created with O_EXCL holding the owner's pid.
+ * A lock whose owner is gone (crash, SIGKILL) is taken over. Returns the release function.
+ */
+export async function acquireLock(path: string, options: { signal?: AbortSignal | undefined; pollMs?: number } = {}): Promise<() => Promise<void>> {
+  const pollMs = options.pollMs ?? 200;
+  while (true) {
+    if (options.signal?.aborted) throw new Interrupted("interrupted");
+    try {
+      const handle = await open(path, "wx");
+      await handle.writeFile(String(process.pid));
+      await handle.close();
+      return () => rm(path, { force: true });
+    } catch (error) {
+      if (errnoCode(error) !== "EEXIST") throw error;
+    }
+    const owner = Number((await readFile(path, "utf8").catch(() => "")).trim());
+    if (!isAlive(owner)) {
+      await rm(path, { force: true });
+      continue;
+    }
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}
+
+function isAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return errnoCode(error) === "EPERM";
+  }
+}
