@@ -1,4 +1,5 @@
 import type { CommandContext } from "../context.js";
+import { Interrupted } from "../errors.js";
 import { pullRepo } from "../hub/pull.js";
 import { parseRepoRef } from "../hub/repo-ref.js";
 import { resolveToken } from "../hub/token.js";
@@ -33,6 +34,11 @@ export async function run(context: CommandContext, args: string[], options: Pull
     context.reporter.result(result, (c) =>
       [`${c.bold(result.repo)}@${result.revision} ${c.dim(result.sha)}`, `${result.path}`, ...result.files.map((f) => `  ${f}`)].join("\n"),
     );
+  } catch (error) {
+    if (error instanceof Interrupted) {
+      throw new Interrupted(`interrupted: partial downloads are kept in the cache; run \`finetune pull ${args[0] ?? ""}\` again to resume.`);
+    }
+    throw error;
   } finally {
     progress.finish();
   }

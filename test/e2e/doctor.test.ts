@@ -1,0 +1,48 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startHubServer, type HubServer } from "../helpers/hub-server.js";
+import { cleanEnv, lastJson, runCli, tempDir } from "../helpers/run-cli.js";
+
+const TOKEN = "hf_doctorSecret987654321";
+const tmp = tempDir();
+let hub: HubServer;
+
+beforeAll(async () => {
+  hub = await startHubServer([]);
+});
+afterAll(async () => {
+  await hub.close();
+  tmp.cleanup();
+});
+
+describe("finetune doctor", () => {
+  it("reports backends, cache, token presence and hub reachability, never the token", async () => {
+    const env = cleanEnv({ HOME: tmp.path, HF_ENDPOINT: hub.url, HF_HUB_CACHE: tmp.path, HF_TOKEN: TOKEN });
+    const result = await runCli(["doctor", "--json"], env, { cwd: "/" });
+    expect(result.code).toBe(0);
+    expect(result.stdout + result.stderr).not.toContain(TOKEN);
+    const report = lastJson(result.stdout) as Record<string, any>;
+    expect(report.node).toBe(process.version);
+    expect(report.backends.map((b: { name: string }) => b.name)).toEqual(["tensorflow (CUDA)", "tensorflow (CPU)", "wasm", "cpu"]);
+    // wasm finds its .wasm files even from another working directory (cwd is /)
+    expect(report.backends.find((b: { name: string }) => b.name === "wasm")).toMatchObject({ loaded: true, version: "4.22.0" });
+    for (const b of report.backends) if (!b.loaded) expect(b.reason).toBeTruthy();
+    expect(report.cache).toEqual({ path: tmp.path, repos: 0, size_bytes: 0 });
+    expect(report.token).toEqual({ configured: true, source: "HF_TOKEN", valid: true });
+    expect(report.hub).toMatchObject({ endpoint: hub.url, reachable: true, status: 200 });
+    const human = await runCli(["doctor"], env);
+    expect(human.stdout).toMatch(/✓ wasm/);
+    expect(human.stdout).toContain("configured (HF_TOKEN)");
+    expect(human.stdout).not.toContain(TOKEN);
+  });
+
+  it("honours FINETUNE_BACKEND and --backend, and reports an unreachable hub", async () => {
+    const env = cleanEnv({ HOME: tmp.path, HF_ENDPOINT: "http://127.0.0.1:59998", HF_HUB_CACHE: tmp.path, FINETUNE_BACKEND: "cpu" });
+    const cpu = lastJson((await runCli(["doctor", "--json"], env)).stdout);
+    expect(cpu.selected).toBe("cpu");
+    expect(cpu.hub).toMatchObject({ reachable: false });
+    expect(String((cpu.hub as { error: string }).error)).toContain("ECONNREFUSED");
+    expect(cpu.token).toEqual({ configured: false, source: "none", valid: true });
+    const wasm = lastJson((await runCli(["doctor", "--json", "--backend", "wasm"], env)).stdout);
+    expect(wasm.selected).toBe("wasm");
+  });
+});
