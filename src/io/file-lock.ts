@@ -1,22 +1,25 @@
-import { open, readFile, rm } from "node:fs/promises";
-import { Interrupted } from "../errors.js";
-import { errnoCode } from "../errors.js";
+import { link, readFile, rm, writeFile } from "node:fs/promises";
+import { errnoCode, Interrupted } from "../errors.js";
+import { tempSibling } from "./atomic.js";
 
 /**
- * An exclusive lock between processes: a `<path>` file created with O_EXCL holding the owner's pid.
+ * An exclusive lock between processes: a `<path>` file, created atomically, holding the owner's pid.
  * A lock whose owner is gone (crash, SIGKILL) is taken over. Returns the release function.
  */
 export async function acquireLock(path: string, options: { signal?: AbortSignal | undefined; pollMs?: number } = {}): Promise<() => Promise<void>> {
   const pollMs = options.pollMs ?? 200;
   while (true) {
     if (options.signal?.aborted) throw new Interrupted("interrupted");
+    // The pid is written to a private file first and hard-linked into place, so the lock never exists empty.
+    const temp = tempSibling(path);
+    await writeFile(temp, String(process.pid));
     try {
-      const handle = await open(path, "wx");
-      await handle.writeFile(String(process.pid));
-      await handle.close();
+      await link(temp, path);
       return () => rm(path, { force: true });
     } catch (error) {
       if (errnoCode(error) !== "EEXIST") throw error;
+    } finally {
+      await rm(temp, { force: true });
     }
     const owner = Number((await readFile(path, "utf8").catch(() => "")).trim());
     if (!isAlive(owner)) {
