@@ -11,7 +11,7 @@ export interface GlobalOptions {
 
 /** What the command line asked for; src/index.ts imports commands/<name> only when it runs. */
 export interface Invocation {
-  command: "pull" | "doctor" | "cache-ls" | "cache-rm";
+  command: "pull" | "doctor" | "cache-ls" | "cache-rm" | "generate" | "eval";
   args: string[];
   options: Record<string, unknown>;
   globals: GlobalOptions;
@@ -58,6 +58,29 @@ export function buildProgram(version: string, run: (invocation: Invocation) => P
     .option("--dataset", "the repo is a dataset", false)
     .option("--force", "download again even when the files are cached", false)
     .action(dispatch("pull"));
+
+  program
+    .command("generate")
+    .description("continue a prompt with a model (hub id or local folder), streaming tokens")
+    .requiredOption("--model <model>", "hub id org/name[@revision] or a local folder")
+    .requiredOption("--prompt <text>", "the prompt")
+    .option("--chat", "wrap the prompt in the model's chat template", false)
+    .option("--system <text>", "a system message (with --chat)")
+    .option("--max-new-tokens <n>", "tokens to generate at most (default: generation_config.json, else 256)")
+    .option("--temperature <t>", "0 is greedy (default: generation_config.json, else greedy)")
+    .option("--top-k <k>", "sample from the k most likely tokens (0: off)")
+    .option("--top-p <p>", "sample from the smallest set with probability ≥ p (1: off)")
+    .option("--seed <n>", "random seed for sampling", "0")
+    .option("--stop <text>", "stop when this text appears (repeatable)", collect)
+    .action(dispatch("generate"));
+
+  program
+    .command("eval")
+    .description("mean next-token cross-entropy and perplexity of a model on a text or a file")
+    .requiredOption("--model <model>", "hub id org/name[@revision] or a local folder")
+    .option("--text <text>", "the text to score")
+    .option("--data <file>", "a .txt file, or JSONL with a \"text\" field")
+    .action(dispatch("eval"));
 
   program
     .command("doctor")

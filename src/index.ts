@@ -4,7 +4,8 @@ import { Interrupted, isKnownError } from "./errors.js";
 import { Reporter } from "./ui/reporter.js";
 import { packageVersion } from "./version.js";
 
-type CommandModule = { run(context: CommandContext, args: string[], options: Record<string, unknown>): Promise<void> };
+/** Each command declares its own options type; commander has produced exactly those keys. */
+type CommandModule = { run(context: CommandContext, args: string[], options: never): Promise<void> };
 
 /** Lazy: a command's module (and whatever heavy library it needs) loads only when that command runs. */
 const commands: Record<Invocation["command"], () => Promise<CommandModule>> = {
@@ -12,6 +13,8 @@ const commands: Record<Invocation["command"], () => Promise<CommandModule>> = {
   doctor: () => import("./commands/doctor.js"),
   "cache-ls": () => import("./commands/cache-ls.js"),
   "cache-rm": () => import("./commands/cache-rm.js"),
+  generate: () => import("./commands/generate.js"),
+  eval: () => import("./commands/eval.js"),
 };
 
 /** Flags needed to report an error that happens before commander has parsed anything. */
@@ -42,7 +45,7 @@ export async function runCli(argv: string[]): Promise<number> {
         signal: controller.signal,
         version,
       };
-      await module.run(context, invocation.args, invocation.options);
+      await module.run(context, invocation.args, invocation.options as never);
     });
     const outcome = await parseAndRun(program, argv);
     return outcome === "usage" ? 2 : 0;

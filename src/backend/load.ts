@@ -4,7 +4,7 @@ import { UserError } from "../errors.js";
 import { BACKEND_NAMES, CANDIDATES, type BackendAttempt, type BackendCandidate, type BackendName } from "./candidates.js";
 import { explainLoadError } from "./explain-load-error.js";
 
-export type Tf = typeof import("@tensorflow/tfjs-core");
+import type { Tf } from "../model/types.js";
 
 export interface LoadedBackend {
   tf: Tf;
@@ -55,7 +55,10 @@ export async function probeBackends(): Promise<BackendAttempt[]> {
 
 /** tfjs-core in production mode: no debug checks, and no console banners that would mix into our output. */
 async function tfCore(): Promise<Tf> {
-  const tf = await import("@tensorflow/tfjs-core");
+  const tf = (await import("@tensorflow/tfjs-core")) as Tf;
+  // tfjs-core alone registers no gradient functions; the @tensorflow/tfjs bundle registers them (into the
+  // registry every tfjs copy shares), as tfjs-node does too.
+  await import("@tensorflow/tfjs");
   tf.env().set("PROD", true);
   return tf;
 }

@@ -1,0 +1,54 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadBackend } from "../dist/backend/load.js";
+import { loadModel } from "../dist/model/load-model.js";
+import { writeSmolLmShaped } from "./smollm-shape.js";
+
+const PROMPT = 128;
+const DECODE = 32;
+
+/** Prefill and decode throughput, load time and peak RSS for a SmolLM2-135M-shaped model on the current backend. */
+export async function generationBench() {
+  const dir = mkdtempSync(join(tmpdir(), "finetune-bench-"));
+  try {
+    await writeSmolLmShaped(dir);
+    const backend = await loadBackend({ forced: process.env.FINETUNE_BACKEND });
+    const { tf } = backend;
+    const started = performance.now();
+    const model = await loadModel(tf, dir);
+    const loadSeconds = (performance.now() - started) / 1000;
+    const prompt = Int32Array.from({ length: PROMPT }, (_, i) => (i * 7919) % 49152);
+    // Warm-up: the first call compiles kernels and grows the heap.
+    const warm = model.newCache();
+    tf.dispose(model.forward({ ids: tf.tensor2d(prompt.slice(0, 8), [1, 8], "int32"), cache: warm, lastOnly: true }));
+    warm.dispose();
+
+    const cache = model.newCache();
+    let t0 = performance.now();
+    let logits = model.forward({ ids: tf.tensor2d(prompt, [1, PROMPT], "int32"), cache, lastOnly: true });
+    await logits.data();
+    const prefillSeconds = (performance.now() - t0) / 1000;
+    logits.dispose();
+    t0 = performance.now();
+    for (let i = 0; i < DECODE; i += 1) {
+      logits = model.forward({ ids: tf.tensor2d([i + 1], [1, 1], "int32"), cache, lastOnly: true });
+      await logits.data();
+      logits.dispose();
+    }
+    const decodeSeconds = (performance.now() - t0) / 1000;
+    cache.dispose();
+    model.dispose();
+    const rssMb = process.resourceUsage().maxRSS / 1024;
+    return [
+      `## generation: SmolLM2-135M shapes (random BF16 weights), backend ${backend.label}`,
+      `load                ${loadSeconds.toFixed(2)} s (${(model.parameterCount / 1e6).toFixed(1)} M parameters)`,
+      `prefill (${PROMPT} tok)   ${(PROMPT / prefillSeconds).toFixed(1)} tok/s`,
+      `decode (${DECODE} tok)     ${(DECODE / decodeSeconds).toFixed(1)} tok/s`,
+      `peak RSS            ${rssMb.toFixed(0)} MB`,
+      "",
+    ];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,49 @@
+import { forcedBackend, loadBackend, type LoadedBackend } from "../backend/load.js";
+import type { CommandContext } from "../context.js";
+import { resolveModelSource, type ModelSource } from "../hub/model-source.js";
+import { resolveToken } from "../hub/token.js";
+import { loadModel } from "../model/load-model.js";
+import type { CausalLM } from "../model/types.js";
+import { loadTokenizer, type ModelTokenizer } from "../tokenizer/load.js";
+import { transferProgress } from "../ui/transfer-progress.js";
+
+export interface Runtime {
+  backend: LoadedBackend;
+  source: ModelSource;
+  model: CausalLM;
+  tokenizer: ModelTokenizer;
+  loadSeconds: number;
+}
+
+/** Shared by generate and eval: resolve the model (pulling it if needed), pick the backend, load weights and tokenizer. */
+export async function loadRuntime(context: CommandContext, model: string): Promise<Runtime> {
+  const { reporter } = context;
+  const progress = transferProgress(reporter);
+  let source: ModelSource;
+  try {
+    source = await resolveModelSource({
+      model,
+      env: context.env,
+      token: resolveToken({ env: context.env }).token,
+      signal: context.signal,
+      onEvent: progress.onEvent,
+    });
+  } finally {
+    progress.finish();
+  }
+  // The tokenizer first: a missing tokenizer.json should fail before seconds of weight loading.
+  const tokenizer = await loadTokenizer(source.dir);
+  const backend = await loadBackend({ forced: forcedBackend(context.globals.backend, context.env) });
+  reporter.debug(`backend: ${backend.label}${backend.attempts.filter((a) => !a.loaded).map((a) => `; skipped ${a.label}: ${a.reason ?? ""}`).join("")}`);
+  const started = performance.now();
+  const loaded = await loadModel(backend.tf, source.dir);
+  const loadSeconds = (performance.now() - started) / 1000;
+  reporter.event("loaded", { model: source.repo ?? source.dir, sha: source.sha, backend: backend.label, parameters: loaded.parameterCount, seconds: round(loadSeconds) });
+  reporter.debug(`loaded ${source.dir} (${loaded.parameterCount} parameters) in ${loadSeconds.toFixed(2)} s`);
+  return { backend, source, model: loaded, tokenizer, loadSeconds };
+}
+
+export function round(value: number, digits = 4): number {
+  const scale = 10 ** digits;
+  return Math.round(value * scale) / scale;
+}

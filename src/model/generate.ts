@@ -1,0 +1,106 @@
+import type { SamplingOptions } from "./sampling.js";
+import { sampleToken, seededRandom } from "./sampling.js";
+import type { CausalLM, Tf } from "./types.js";
+
+export interface GenerateParams {
+  tf: Tf;
+  model: CausalLM;
+  promptIds: number[];
+  maxNewTokens: number;
+  sampling: SamplingOptions;
+  seed: number;
+  eosIds: number[];
+  stopStrings: string[];
+  decode: (ids: number[]) => string;
+  /** Called with each new piece of text as soon as it is safe to show (complete characters, no partial stop string). */
+  onText?: (text: string) => void;
+  signal?: AbortSignal | undefined;
+}
+
+export type StopReason = "eos" | "stop_string" | "max_new_tokens" | "context" | "interrupted";
+
+export interface GenerateResult {
+  ids: number[];
+  text: string;
+  stopReason: StopReason;
+}
+
+/**
+ * Autoregressive decoding with a KV cache: one prefill over the prompt, then one token per step.
+ * Tokens stream through onText as they decode.
+ */
+export function generate(params: GenerateParams): GenerateResult {
+  const { tf, model } = params;
+  const random = seededRandom(params.seed);
+  const cache = model.newCache();
+  const ids: number[] = [];
+  let text = "";
+  let shown = 0;
+  let stopReason: StopReason = "max_new_tokens";
+  try {
+    let input = params.promptIds;
+    for (let step = 0; step < params.maxNewTokens; step += 1) {
+      if (params.signal?.aborted) {
+        stopReason = "interrupted";
+        break;
+      }
+      if (cache.length + input.length > model.config.maxPositions) {
+        stopReason = "context";
+        break;
+      }
+      const logits = tf.tidy(() => {
+        const idTensor = tf.tensor2d(Int32Array.from(input), [1, input.length], "int32");
+        return model.forward({ ids: idTensor, cache, lastOnly: true });
+      });
+      const row = logits.dataSync() as Float32Array;
+      logits.dispose();
+      const next = sampleToken(row, params.sampling, random);
+      if (params.eosIds.includes(next)) {
+        stopReason = "eos";
+        break;
+      }
+      ids.push(next);
+      input = [next];
+      text = params.decode(ids);
+      const stopAt = firstStop(text, params.stopStrings);
+      if (stopAt !== null) {
+        text = text.slice(0, stopAt);
+        stopReason = "stop_string";
+        break;
+      }
+      // Hold back an incomplete UTF-8 character and any tail that could still become a stop string.
+      const safe = text.endsWith("\uFFFD") ? shown : text.length - partialStopLength(text, params.stopStrings);
+      if (safe > shown) {
+        params.onText?.(text.slice(shown, safe));
+        shown = safe;
+      }
+    }
+  } finally {
+    cache.dispose();
+  }
+  if (text.length > shown) params.onText?.(text.slice(shown));
+  return { ids, text, stopReason };
+}
+
+function firstStop(text: string, stops: string[]): number | null {
+  let best: number | null = null;
+  for (const stop of stops) {
+    const at = text.indexOf(stop);
+    if (at >= 0 && (best === null || at < best)) best = at;
+  }
+  return best;
+}
+
+/** Length of the longest suffix of text that is a proper prefix of some stop string. */
+function partialStopLength(text: string, stops: string[]): number {
+  let longest = 0;
+  for (const stop of stops) {
+    for (let n = Math.min(stop.length - 1, text.length); n > longest; n -= 1) {
+      if (text.endsWith(stop.slice(0, n))) {
+        longest = n;
+        break;
+      }
+    }
+  }
+  return longest;
+}

@@ -1,0 +1,33 @@
+import type * as tfc from "@tensorflow/tfjs-core";
+import type { Projection, ProjectionAdapter, Tf } from "./types.js";
+
+/**
+ * Copies a PEFT-orientation weight [out, in] (row-major) into columns [offset, offset+out) of a fused
+ * [in, cols] matrix, so the forward pass multiplies without transposing.
+ */
+export function transposeInto(dst: Float32Array, cols: number, offset: number, src: Float32Array, out: number, inFeatures: number): void {
+  for (let o = 0; o < out; o += 1) {
+    const row = o * inFeatures;
+    for (let i = 0; i < inFeatures; i += 1) dst[i * cols + offset + o] = src[row + i] ?? 0;
+  }
+}
+
+/** A projection that lives in columns [offset, offset+out) of a fused [in, cols] weight. */
+export function fusedProjection(tf: Tf, params: { name: string; fused: tfc.Tensor2D; offset: number; outFeatures: number }): Projection {
+  const inFeatures = params.fused.shape[0];
+  return {
+    name: params.name,
+    inFeatures,
+    outFeatures: params.outFeatures,
+    adapter: null as ProjectionAdapter | null,
+    weight: () => tf.tidy(() => tf.transpose(tf.slice(params.fused, [0, params.offset], [inFeatures, params.outFeatures]))),
+  };
+}
+
+/** Adds each projection's adapter delta (if any) to its slice of a fused output [N, Σ out]. */
+export function addAdapterDeltas(tf: Tf, input: tfc.Tensor2D, parts: tfc.Tensor2D[], projections: Projection[], training: boolean): tfc.Tensor2D[] {
+  return parts.map((part, i) => {
+    const adapter = projections[i]?.adapter;
+    return adapter ? tf.add(part, adapter.delta(input, training)) : part;
+  });
+}

@@ -1,0 +1,175 @@
+import type * as tfc from "@tensorflow/tfjs-core";
+import type { LlamaConfig } from "./config.js";
+import { attentionMask, groupedAttention } from "./attention.js";
+import { KvCache } from "./kv-cache.js";
+import { addAdapterDeltas, fusedProjection, transposeInto } from "./linear.js";
+import { applyRope, rmsNorm, silu } from "./ops.js";
+import { ropeTables } from "./rope.js";
+import type { CausalLM, ForwardInput, Projection, Tf } from "./types.js";
+import type { WeightReader } from "./weight-reader.js";
+
+interface Layer {
+  inputNorm: tfc.Tensor1D;
+  qkv: tfc.Tensor2D;
+  qkvBias: tfc.Tensor1D | null;
+  o: tfc.Tensor2D;
+  oBias: tfc.Tensor1D | null;
+  postNorm: tfc.Tensor1D;
+  gateUp: tfc.Tensor2D;
+  gateUpBias: tfc.Tensor1D | null;
+  down: tfc.Tensor2D;
+  downBias: tfc.Tensor1D | null;
+  projections: { q: Projection; k: Projection; v: Projection; o: Projection; gate: Projection; up: Projection; down: Projection };
+}
+
+/** Loads a Llama-family checkpoint (Llama, Mistral, Qwen2, SmolLM, TinyLlama) into fused, pre-transposed weights. */
+export async function loadLlama(tf: Tf, config: LlamaConfig, reader: WeightReader): Promise<CausalLM> {
+  const { hiddenSize: H, intermediateSize: I, numHeads, numKvHeads, headDim: hd, vocabSize: V } = config;
+  const qOut = numHeads * hd;
+  const kvOut = numKvHeads * hd;
+  const tensors: tfc.Tensor[] = [];
+  const keep = <T extends tfc.Tensor>(t: T): T => {
+    tensors.push(t);
+    return t;
+  };
+  const vector = async (name: string, size: number) => keep(tf.tensor1d(await reader.read(name, [size])));
+  /** Several [out, in] weights fused side by side into one [in, Σ out] matrix. */
+  const fused = async (names: string[], outs: number[], inFeatures: number) => {
+    const cols = outs.reduce((a, b) => a + b, 0);
+    const data = new Float32Array(inFeatures * cols);
+    let offset = 0;
+    for (const [i, name] of names.entries()) {
+      const out = outs[i] ?? 0;
+      transposeInto(data, cols, offset, await reader.read(name, [out, inFeatures]), out, inFeatures);
+      offset += out;
+    }
+    return keep(tf.tensor2d(data, [inFeatures, cols]));
+  };
+  const fusedBias = async (names: string[], outs: number[]) => {
+    const parts = await Promise.all(names.map((name, i) => reader.read(name, [outs[i] ?? 0])));
+    const data = new Float32Array(outs.reduce((a, b) => a + b, 0));
+    let offset = 0;
+    for (const part of parts) {
+      data.set(part, offset);
+      offset += part.length;
+    }
+    return keep(tf.tensor1d(data));
+  };
+
+  const embed = keep(tf.tensor2d(await reader.read("model.embed_tokens.weight", [V, H]), [V, H]));
+  const layers: Layer[] = [];
+  const projections = new Map<string, Projection>();
+  for (let l = 0; l < config.numLayers; l += 1) {
+    const p = `model.layers.${l}`;
+    const attn = (m: string) => `${p}.self_attn.${m}_proj`;
+    const mlp = (m: string) => `${p}.mlp.${m}_proj`;
+    const qkv = await fused([attn("q"), attn("k"), attn("v")].map((n) => `${n}.weight`), [qOut, kvOut, kvOut], H);
+    const o = await fused([`${attn("o")}.weight`], [H], qOut);
+    const gateUp = await fused([`${mlp("gate")}.weight`, `${mlp("up")}.weight`], [I, I], H);
+    const down = await fused([`${mlp("down")}.weight`], [H], I);
+    const layerProjections = {
+      q: fusedProjection(tf, { name: attn("q"), fused: qkv, offset: 0, outFeatures: qOut }),
+      k: fusedProjection(tf, { name: attn("k"), fused: qkv, offset: qOut, outFeatures: kvOut }),
+      v: fusedProjection(tf, { name: attn("v"), fused: qkv, offset: qOut + kvOut, outFeatures: kvOut }),
+      o: fusedProjection(tf, { name: attn("o"), fused: o, offset: 0, outFeatures: H }),
+      gate: fusedProjection(tf, { name: mlp("gate"), fused: gateUp, offset: 0, outFeatures: I }),
+      up: fusedProjection(tf, { name: mlp("up"), fused: gateUp, offset: I, outFeatures: I }),
+      down: fusedProjection(tf, { name: mlp("down"), fused: down, offset: 0, outFeatures: H }),
+    };
+    for (const projection of Object.values(layerProjections)) projections.set(projection.name, projection);
+    layers.push({
+      inputNorm: await vector(`${p}.input_layernorm.weight`, H),
+      qkv,
+      qkvBias: config.qkvBias ? await fusedBias(["q", "k", "v"].map((m) => `${attn(m)}.bias`), [qOut, kvOut, kvOut]) : null,
+      o,
+      oBias: config.oBias ? await vector(`${attn("o")}.bias`, H) : null,
+      postNorm: await vector(`${p}.post_attention_layernorm.weight`, H),
+      gateUp,
+      gateUpBias: config.mlpBias ? await fusedBias([`${mlp("gate")}.bias`, `${mlp("up")}.bias`], [I, I]) : null,
+      down,
+      downBias: config.mlpBias ? await vector(`${mlp("down")}.bias`, H) : null,
+      projections: layerProjections,
+    });
+  }
+  const norm = await vector("model.norm.weight", H);
+  const lmHead = config.tieWordEmbeddings ? embed : keep(tf.tensor2d(await reader.read("lm_head.weight", [V, H]), [V, H]));
+  const scale = 1 / Math.sqrt(hd);
+
+  const hidden = (input: ForwardInput): tfc.Tensor3D => {
+    const [B = 1, T = 1] = input.ids.shape;
+    const past = input.cache?.length ?? 0;
+    const positions = input.positions ?? defaultPositions(B, T, past);
+    const result = tf.tidy(() => {
+      const rope = ropeTables(config.ropeInvFreq, input.positions ? positions : positions.subarray(0, T));
+      const ropeShape = [input.positions ? B : 1, T, 1, hd];
+      const cos = tf.tensor(rope.cos, ropeShape);
+      const sin = tf.tensor(rope.sin, ropeShape);
+      const mask = attentionMask(tf, { batch: B, queries: T, past, slidingWindow: config.slidingWindow, segments: input.segments });
+      const training = input.training ?? false;
+      let x = tf.reshape(tf.gather(embed, input.ids), [B * T, H]) as tfc.Tensor2D;
+      for (const [l, layer] of layers.entries()) {
+        const pr = layer.projections;
+        const h = rmsNorm(tf, x, layer.inputNorm, config.rmsNormEps) as tfc.Tensor2D;
+        let qkvOut: tfc.Tensor2D = tf.matMul(h, layer.qkv);
+        if (layer.qkvBias) qkvOut = tf.add(qkvOut, layer.qkvBias);
+        const [q, k, v] = addAdapterDeltas(tf, h, tf.split(qkvOut, [qOut, kvOut, kvOut], 1) as tfc.Tensor2D[], [pr.q, pr.k, pr.v], training);
+        const q4 = tf.transpose(tf.mul(applyRope(tf, tf.reshape(q as tfc.Tensor2D, [B, T, numHeads, hd]), cos, sin), scale), [0, 2, 1, 3]) as tfc.Tensor4D;
+        let k4 = tf.transpose(applyRope(tf, tf.reshape(k as tfc.Tensor2D, [B, T, numKvHeads, hd]), cos, sin), [0, 2, 1, 3]) as tfc.Tensor4D;
+        let v4 = tf.transpose(tf.reshape(v as tfc.Tensor2D, [B, T, numKvHeads, hd]), [0, 2, 1, 3]) as tfc.Tensor4D;
+        if (input.cache) {
+          const previous = input.cache.get(l);
+          if (previous) {
+            k4 = tf.concat([previous.k, k4], 2);
+            v4 = tf.concat([previous.v, v4], 2);
+          }
+          input.cache.set(tf, l, k4, v4);
+        }
+        const attended = groupedAttention(tf, q4, k4, v4, mask);
+        let o: tfc.Tensor2D = tf.matMul(attended, layer.o);
+        if (layer.oBias) o = tf.add(o, layer.oBias);
+        [o] = addAdapterDeltas(tf, attended, [o], [pr.o], training) as [tfc.Tensor2D];
+        x = tf.add(x, o);
+        const h2 = rmsNorm(tf, x, layer.postNorm, config.rmsNormEps) as tfc.Tensor2D;
+        let gu: tfc.Tensor2D = tf.matMul(h2, layer.gateUp);
+        if (layer.gateUpBias) gu = tf.add(gu, layer.gateUpBias);
+        const [gate, up] = addAdapterDeltas(tf, h2, tf.split(gu, [I, I], 1) as tfc.Tensor2D[], [pr.gate, pr.up], training);
+        const act = tf.mul(silu(tf, gate as tfc.Tensor2D), up as tfc.Tensor2D) as tfc.Tensor2D;
+        let d: tfc.Tensor2D = tf.matMul(act, layer.down);
+        if (layer.downBias) d = tf.add(d, layer.downBias);
+        [d] = addAdapterDeltas(tf, act, [d], [pr.down], training) as [tfc.Tensor2D];
+        x = tf.add(x, d);
+      }
+      let out = tf.reshape(x, [B, T, H]) as tfc.Tensor3D;
+      if (input.lastOnly) out = tf.slice(out, [0, T - 1, 0], [B, 1, H]);
+      return rmsNorm(tf, out, norm, config.rmsNormEps) as tfc.Tensor3D;
+    });
+    input.cache?.commit(past + T);
+    return result;
+  };
+
+  const lmHeadFn = (h: tfc.Tensor2D): tfc.Tensor2D => tf.matMul(h, lmHead, false, true);
+  return {
+    config,
+    hidden,
+    lmHead: lmHeadFn,
+    forward: (input) =>
+      tf.tidy(() => {
+        const h = hidden(input);
+        const [B = 1, T = 1] = h.shape;
+        return tf.reshape(lmHeadFn(tf.reshape(h, [B * T, H])), [B, T, V]) as tfc.Tensor3D;
+      }),
+    newCache: () => new KvCache(config.numLayers),
+    projections,
+    parameterCount: tensors.reduce((sum, t) => sum + t.size, 0),
+    dispose: () => {
+      for (const t of tensors) t.dispose();
+    },
+  };
+}
+
+/** Positions past..past+T-1 for every row, flattened [B·T]. */
+export function defaultPositions(batch: number, length: number, past: number): Int32Array {
+  const out = new Int32Array(batch * length);
+  for (let b = 0; b < batch; b += 1) for (let t = 0; t < length; t += 1) out[b * length + t] = past + t;
+  return out;
+}

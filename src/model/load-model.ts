@@ -1,0 +1,49 @@
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { errnoCode, UserError } from "../errors.js";
+import { openCheckpoint } from "../io/checkpoint.js";
+import { parseModelConfig, type ModelConfig } from "./config.js";
+import { loadGpt2 } from "./gpt2.js";
+import { loadLlama } from "./llama.js";
+import type { CausalLM, Tf } from "./types.js";
+import { WeightReader } from "./weight-reader.js";
+
+/** Reads and validates `<dir>/config.json`. */
+export async function readModelConfig(dir: string): Promise<ModelConfig> {
+  const path = join(dir, "config.json");
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT") {
+      const files = await readdir(dir).catch(() => []);
+      throw new UserError(`${dir} has no config.json, so it is not a Hugging Face model folder (it has: ${files.join(", ") || "nothing"}).`);
+    }
+    throw error;
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw new UserError(`${path} is not valid JSON: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return parseModelConfig(raw, path);
+}
+
+/** Builds the model from a folder with config.json and safetensors weights, reading one tensor at a time. */
+export async function loadModel(tf: Tf, dir: string): Promise<CausalLM> {
+  const config = await readModelConfig(dir);
+  const checkpoint = await openCheckpoint(dir);
+  try {
+    const reader = new WeightReader(checkpoint, dir, `config.json (${describe(config)})`);
+    return config.family === "gpt2" ? await loadGpt2(tf, config, reader) : await loadLlama(tf, config, reader);
+  } finally {
+    await checkpoint.close();
+  }
+}
+
+function describe(config: ModelConfig): string {
+  return config.family === "gpt2"
+    ? `n_embd=${config.hiddenSize}, n_layer=${config.numLayers}, vocab_size=${config.vocabSize}`
+    : `hidden_size=${config.hiddenSize}, heads=${config.numHeads}/${config.numKvHeads}, intermediate_size=${config.intermediateSize}, vocab_size=${config.vocabSize}`;
+}

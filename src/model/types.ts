@@ -1,0 +1,53 @@
+import type * as tfc from "@tensorflow/tfjs-core";
+import type { ModelConfig } from "./config.js";
+import type { KvCache } from "./kv-cache.js";
+
+export type Tf = typeof tfc;
+export type Tensor = tfc.Tensor;
+
+/**
+ * A low-rank update on one projection: returns the delta to add to the projection's output for input x [N, in].
+ * LoRA implements it; the model only knows this interface.
+ */
+export interface ProjectionAdapter {
+  delta(x: tfc.Tensor2D, training: boolean): tfc.Tensor2D;
+}
+
+/** A linear projection the model exposes by its Hugging Face module path (e.g. model.layers.0.self_attn.q_proj). */
+export interface Projection {
+  name: string;
+  inFeatures: number;
+  outFeatures: number;
+  adapter: ProjectionAdapter | null;
+  /** The base weight in PEFT orientation [out, in] (a new tensor the caller disposes), for merging and checks. */
+  weight(): tfc.Tensor2D;
+}
+
+export interface ForwardInput {
+  /** Token ids [B, T], int32. */
+  ids: tfc.Tensor2D;
+  /** Positions [B, T]; default 0..T-1 after the cache's length. */
+  positions?: Int32Array;
+  /** Packing: ids of the example each token belongs to [B*T]; attention never crosses examples. */
+  segments?: Int32Array;
+  cache?: KvCache;
+  /** Only the last position's logits (generation). */
+  lastOnly?: boolean;
+  training?: boolean;
+}
+
+/** A causal language model in tfjs. All weights are frozen tensors; adapters hang off projections. */
+export interface CausalLM {
+  config: ModelConfig;
+  /** Logits [B, T (or 1 with lastOnly), vocab]. */
+  forward(input: ForwardInput): tfc.Tensor3D;
+  /** Final hidden states [B, T, hidden] before the LM head (for chunked losses). */
+  hidden(input: ForwardInput): tfc.Tensor3D;
+  /** Logits for hidden states [N, hidden] → [N, vocab]. */
+  lmHead(hidden: tfc.Tensor2D): tfc.Tensor2D;
+  newCache(): KvCache;
+  projections: Map<string, Projection>;
+  /** Number of weight tensors' elements, for reports. */
+  parameterCount: number;
+  dispose(): void;
+}
