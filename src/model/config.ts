@@ -28,6 +28,8 @@ export interface LlamaConfig {
   maxPositions: number;
   /** Mistral-style sliding window: query i sees keys j with i - j < window. */
   slidingWindow: number | null;
+  /** First layer that uses the sliding window (Qwen2's max_window_layers; 0 for Mistral). */
+  slidingWindowFromLayer: number;
 }
 
 export interface Gpt2Config {
@@ -80,6 +82,7 @@ const llamaSchema = z
     max_position_embeddings: count.default(2048),
     sliding_window: count.nullish(),
     use_sliding_window: z.boolean().optional(),
+    max_window_layers: z.number().int().nonnegative().optional(),
     hidden_act: z.string().default("silu"),
   })
   .passthrough();
@@ -152,6 +155,7 @@ function parseLlama(raw: unknown, source: string): LlamaConfig {
     mlpBias: c.mlp_bias,
     maxPositions: c.max_position_embeddings,
     slidingWindow,
+    slidingWindowFromLayer: c.model_type === "qwen2" ? (c.max_window_layers ?? 28) : 0,
   };
 }
 

@@ -104,7 +104,9 @@ export async function loadLlama(tf: Tf, config: LlamaConfig, reader: WeightReade
       const ropeShape = [input.positions ? B : 1, T, 1, hd];
       const cos = tf.tensor(rope.cos, ropeShape);
       const sin = tf.tensor(rope.sin, ropeShape);
-      const mask = attentionMask(tf, { batch: B, queries: T, past, slidingWindow: config.slidingWindow, segments: input.segments });
+      const maskFor = (slidingWindow: number | null) => attentionMask(tf, { batch: B, queries: T, past, slidingWindow, segments: input.segments });
+      const fullMask = maskFor(null);
+      const windowMask = config.slidingWindow === null ? fullMask : maskFor(config.slidingWindow);
       const training = input.training ?? false;
       let x = tf.reshape(tf.gather(embed, input.ids), [B * T, H]) as tfc.Tensor2D;
       for (const [l, layer] of layers.entries()) {
@@ -124,7 +126,7 @@ export async function loadLlama(tf: Tf, config: LlamaConfig, reader: WeightReade
           }
           input.cache.set(tf, l, k4, v4);
         }
-        const attended = groupedAttention(tf, q4, k4, v4, mask);
+        const attended = groupedAttention(tf, q4, k4, v4, l >= config.slidingWindowFromLayer ? windowMask : fullMask);
         let o: tfc.Tensor2D = tf.matMul(attended, layer.o);
         if (layer.oBias) o = tf.add(o, layer.oBias);
         [o] = addAdapterDeltas(tf, attended, [o], [pr.o], training) as [tfc.Tensor2D];

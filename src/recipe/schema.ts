@@ -1,0 +1,64 @@
+import { z } from "zod";
+
+/**
+ * The recipe: the single source of every field, its default and its description. `finetune recipe schema`
+ * prints it as JSON Schema for editors; `finetune init` and the shipped recipes follow it.
+ */
+const positiveInt = (what: string) => z.number({ error: `${what} must be a number` }).int(`${what} must be a whole number`).positive(`${what} must be > 0`);
+
+export const dataSchema = z.strictObject({
+  train: z
+    .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+    .describe("Training data: a file (.jsonl, .json, .csv, .parquet, .txt), a glob, or a hub dataset org/name[/file]. Relative to the recipe file."),
+  validation: z
+    .union([z.number().min(0, "a fraction must be ≥ 0").max(0.5, "a fraction must be ≤ 0.5 (use a file for more)"), z.string().min(1)])
+    .default(0.05)
+    .describe("Held-out fraction of train (0 = no validation), or a file/glob like train."),
+  format: z.enum(["auto", "text", "alpaca", "chat", "completion"]).default("auto").describe("Record format; auto detects it from the fields."),
+  fields: z.record(z.string(), z.string()).default({}).describe("Field renames, e.g. {prompt: question, completion: answer}: our name → the dataset's name."),
+});
+
+export const loraSchema = z.strictObject({
+  r: positiveInt("r").default(8).describe("LoRA rank."),
+  alpha: z.number().positive("alpha must be > 0").default(16).describe("LoRA alpha; scale = alpha / r (alpha / √r with rslora)."),
+  dropout: z.number().min(0, "dropout must be ≥ 0").lt(1, "dropout must be < 1").default(0.05).describe("Dropout on the LoRA input during training."),
+  target_modules: z
+    .union([z.literal("all-linear"), z.array(z.string().min(1)).min(1, "list at least one module")])
+    .default(["q_proj", "v_proj"])
+    .describe('Module names to adapt (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj; GPT-2: c_attn, c_proj, c_fc), or "all-linear".'),
+  layers: z
+    .union([z.literal("all"), z.array(z.number().int().nonnegative()).min(1, "list at least one layer")])
+    .default("all")
+    .describe('Layer indices to adapt, or "all".'),
+  rslora: z.boolean().default(false).describe("Rank-stabilised LoRA: scale by alpha / √r."),
+});
+
+export const trainSchema = z.strictObject({
+  max_steps: positiveInt("max_steps").optional().describe("Optimizer steps to run (give this or epochs)."),
+  epochs: z.number().positive("epochs must be > 0").optional().describe("Passes over the training data (give this or max_steps)."),
+  batch_size: positiveInt("batch_size").default(4).describe("Sequences per micro-batch."),
+  grad_accum: positiveInt("grad_accum").default(1).describe("Micro-batches per optimizer step."),
+  lr: z.number({ error: "lr must be a number" }).positive("lr must be > 0").default(2e-4).describe("Peak learning rate."),
+  schedule: z.enum(["cosine", "linear", "constant"]).default("cosine").describe("Learning-rate decay after warmup."),
+  warmup_steps: z.number().int().nonnegative().optional().describe("Linear warmup steps (or warmup_ratio)."),
+  warmup_ratio: z.number().min(0).lt(1).optional().describe("Warmup as a fraction of the total steps."),
+  weight_decay: z.number().min(0, "weight_decay must be ≥ 0").default(0).describe("Decoupled (AdamW) weight decay."),
+  max_grad_norm: z.number().positive("max_grad_norm must be > 0").nullable().default(1).describe("Global gradient-norm clip; null turns it off."),
+  max_seq_len: positiveInt("max_seq_len").default(512).describe("Tokens per sequence; longer examples are truncated (and counted)."),
+  completion_only: z.boolean().default(true).describe("Train only on completions / assistant turns."),
+  packing: z.boolean().default(false).describe("Pack several examples per sequence (no attention across them)."),
+  seed: z.number().int().default(42).describe("Seed for shuffling, the validation split, LoRA init and dropout."),
+  eval_every: positiveInt("eval_every").default(50).describe("Evaluate on the validation set every N steps."),
+  save_every: positiveInt("save_every").default(50).describe("Write a resumable checkpoint every N steps."),
+  early_stopping_patience: positiveInt("early_stopping_patience").nullable().default(null).describe("Stop after N evaluations without a better validation loss; null turns it off."),
+});
+
+export const recipeSchema = z.strictObject({
+  model: z.string({ error: "model is required: a hub id org/name[@revision] or a local folder" }).min(1).describe("Base model: hub id org/name[@revision] or a local folder (relative to the recipe)."),
+  data: dataSchema,
+  lora: loraSchema.default(loraSchema.parse({})),
+  train: trainSchema.default(trainSchema.parse({})),
+  output: z.string({ error: "output is required: the run directory, e.g. runs/my-run" }).min(1).describe("Run directory (relative to the working directory)."),
+});
+
+export type Recipe = z.infer<typeof recipeSchema>;

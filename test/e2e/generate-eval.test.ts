@@ -1,0 +1,143 @@
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startHubServer, type FakeFile, type HubServer } from "../helpers/hub-server.js";
+import { referenceLogits } from "../helpers/reference-model.js";
+import { cleanEnv, lastJson, ROOT, runCli, tempDir } from "../helpers/run-cli.js";
+import { writeTinyCheckpoint } from "../helpers/tiny-checkpoint.js";
+
+const tmp = tempDir();
+const tiny = join(tmp.path, "tiny-llama");
+const stories = resolve(ROOT, "..", "shared", "models", "stories260K");
+let hub: HubServer;
+
+const filesOf = (dir: string): FakeFile[] =>
+  readdirSync(dir).map((path) => ({ path, content: readFileSync(join(dir, path)), lfs: path.endsWith(".safetensors") }));
+
+beforeAll(async () => {
+  writeTinyCheckpoint(tiny, { kind: "llama", maxPositions: 128, seed: 21 });
+  hub = await startHubServer([{ name: "tiny/llama", commits: [{ files: filesOf(tiny) }] }]);
+});
+afterAll(async () => {
+  await hub.close();
+  tmp.cleanup();
+});
+
+const env = (extra: Record<string, string> = {}) => cleanEnv({ HOME: tmp.path, HF_ENDPOINT: hub.url, HF_HUB_CACHE: join(tmp.path, "cache"), ...extra });
+
+/** A copy of the tiny model with a change, for the bad-input cases. */
+function variant(name: string, change: (dir: string) => void): string {
+  const dir = join(tmp.path, name);
+  mkdirSync(dir, { recursive: true });
+  for (const file of readdirSync(tiny)) copyFileSync(join(tiny, file), join(dir, file));
+  change(dir);
+  return dir;
+}
+
+describe("finetune generate", () => {
+  it("pulls a hub model, generates, and reports the result as JSON", async () => {
+    const result = await runCli(["generate", "--model", "tiny/llama", "--prompt", "a b c", "--max-new-tokens", "5", "--temperature", "0", "--json"], env());
+    expect(result.code).toBe(0);
+    const out = lastJson(result.stdout) as { text: string; prompt_ids: number[]; ids: number[]; tokens: number; seconds: number; tokens_per_second: number };
+    expect(Object.keys(out).sort()).toEqual(["ids", "prompt_ids", "seconds", "stop_reason", "text", "tokens", "tokens_per_second"]);
+    expect(out.prompt_ids[0]).toBe(1);
+    expect(out.tokens).toBe(out.ids.length);
+    expect(out.ids.length).toBeLessThanOrEqual(5);
+    expect(out.seconds).toBeGreaterThan(0);
+    // the same greedy run from the local folder, offline, gives the same ids
+    const local = await runCli(["generate", "--model", tiny, "--prompt", "a b c", "--max-new-tokens", "5", "--temperature", "0", "--json"], env({ HF_HUB_OFFLINE: "1" }));
+    expect((lastJson(local.stdout) as { ids: number[] }).ids).toEqual(out.ids);
+  });
+
+  it("seeded sampling is reproducible; --chat uses the model's template", async () => {
+    const args = ["generate", "--model", tiny, "--prompt", "a b", "--max-new-tokens", "8", "--temperature", "1.5", "--seed", "3", "--json"];
+    const a = lastJson((await runCli(args, env())).stdout);
+    const b = lastJson((await runCli(args, env())).stdout);
+    expect(a.ids).toEqual(b.ids);
+    const chat = await runCli(["generate", "--model", tiny, "--prompt", "a b", "--chat", "--system", "c", "--max-new-tokens", "2", "--json"], env());
+    expect(chat.code).toBe(0);
+    const plain = lastJson((await runCli(["generate", "--model", tiny, "--prompt", "a b", "--max-new-tokens", "2", "--json"], env())).stdout);
+    expect((lastJson(chat.stdout).prompt_ids as number[]).length).toBeGreaterThan((plain.prompt_ids as number[]).length);
+  });
+
+  it.each([
+    [["--top-p", "1.5"], "--top-p 1.5 is out of range: use a number in (0, 1]"],
+    [["--temperature", "-1"], "--temperature -1 is out of range"],
+    [["--max-new-tokens", "0"], "--max-new-tokens 0 must be a whole number ≥ 1"],
+    [["--prompt", Array.from({ length: 70 }, () => "a").join(" ")], "the prompt is 140 tokens but the model's context is 128 tokens"],
+  ])("refuses %j with exit 2", async (extra, message) => {
+    const args = ["generate", "--model", tiny, "--prompt", "a", ...extra];
+    const result = await runCli(args, env());
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(message);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it("explains bad model folders", async () => {
+    const cases: Array<[string, string]> = [
+      [variant("no-tokenizer", (d) => rmSync(join(d, "tokenizer.json"))), "config.json"],
+      [variant("pickle-only", (d) => { rmSync(join(d, "model.safetensors")); writeFileSync(join(d, "pytorch_model.bin"), "x"); }), "pickle"],
+      [variant("bert", (d) => writeFileSync(join(d, "config.json"), JSON.stringify({ model_type: "bert" }))), 'model_type "bert" is not supported; supported: llama, mistral, qwen2, gpt2'],
+      [variant("truncated", (d) => truncateSync(join(d, "model.safetensors"), 2000)), "model.safetensors"],
+      [variant("no-template", (d) => writeFileSync(join(d, "tokenizer_config.json"), JSON.stringify({ bos_token: "<s>", eos_token: "</s>" }))), "no chat template"],
+    ];
+    for (const [dir, message] of cases) {
+      const result = await runCli(["generate", "--model", dir, "--prompt", "a", "--chat"], env());
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stderr).toContain(message);
+      expect(result.stderr).not.toMatch(/\n\s+at /);
+    }
+    const missing = await runCli(["generate", "--model", "./nowhere", "--prompt", "a"], env());
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("does not exist");
+  });
+
+  it.runIf(existsSync(stories))("writes coherent English with stories260K", async () => {
+    const result = await runCli(["generate", "--model", stories, "--prompt", "Once upon a time", "--max-new-tokens", "60", "--temperature", "0"], env());
+    expect(result.code).toBe(0);
+    const words = [" the ", " a ", " was ", " and ", " to ", " she ", " he ", " they ", " her "].filter((w) => result.stdout.includes(w));
+    expect(words.length).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe("finetune eval", () => {
+  it("reports mean cross-entropy, perplexity and predicted positions, matching the reference", async () => {
+    const text = "a b c a b c a b";
+    const result = await runCli(["eval", "--model", tiny, "--text", text, "--json"], env());
+    expect(result.code).toBe(0);
+    const out = lastJson(result.stdout) as { loss: number; perplexity: number; tokens: number };
+    const ids = (lastJson((await runCli(["generate", "--model", tiny, "--prompt", text, "--max-new-tokens", "1", "--json"], env())).stdout).prompt_ids as number[]);
+    expect(out.tokens).toBe(ids.length - 1);
+    const reference = referenceLogits(tiny, ids);
+    let sum = 0;
+    for (let t = 0; t < ids.length - 1; t += 1) {
+      const row = reference[t] ?? [];
+      const max = Math.max(...row);
+      sum += max + Math.log(row.reduce((a, v) => a + Math.exp(v - max), 0)) - (row[ids[t + 1] ?? 0] ?? 0);
+    }
+    expect(out.loss).toBeCloseTo(sum / (ids.length - 1), 4);
+    expect(out.perplexity).toBeCloseTo(Math.exp(out.loss), 3);
+  });
+
+  it("reads .txt and JSONL files and splits long inputs into context windows", async () => {
+    const long = Array.from({ length: 70 }, (_, i) => "abc"[i % 3]).join(" ");
+    writeFileSync(join(tmp.path, "long.txt"), long);
+    writeFileSync(join(tmp.path, "data.jsonl"), `${JSON.stringify({ text: "a b" })}\n${JSON.stringify({ text: "c a b" })}\n`);
+    const txt = lastJson((await runCli(["eval", "--model", tiny, "--data", join(tmp.path, "long.txt"), "--json"], env())).stdout);
+    // one id per character (139) plus <s> = 140 ids, in windows of 128: 127 + 11 predicted positions
+    expect(txt.tokens).toBe(138);
+    const jsonl = lastJson((await runCli(["eval", "--model", tiny, "--data", join(tmp.path, "data.jsonl"), "--json"], env())).stdout);
+    // "a b" → <s> a ␣ b (3 predicted), "c a b" → 5 predicted
+    expect(jsonl.tokens).toBe(3 + 5);
+    writeFileSync(join(tmp.path, "bad.jsonl"), '{"text": "a"}\n{"txt": "b"}\n');
+    const bad = await runCli(["eval", "--model", tiny, "--data", join(tmp.path, "bad.jsonl")], env());
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('bad.jsonl:2: the record has no string field "text"');
+  });
+
+  it.runIf(existsSync(stories))("stories260K has a low perplexity on a story", async () => {
+    const result = await runCli(["eval", "--model", stories, "--text", "Once upon a time, there was a little girl named Lily. She loved to play outside.", "--json"], env());
+    const out = lastJson(result.stdout) as { perplexity: number };
+    expect(out.perplexity).toBeLessThan(8);
+  });
+});
