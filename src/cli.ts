@@ -11,7 +11,7 @@ export interface GlobalOptions {
 
 /** What the command line asked for; src/index.ts imports commands/<name> only when it runs. */
 export interface Invocation {
-  command: "pull" | "doctor" | "cache-ls" | "cache-rm" | "generate" | "eval";
+  command: "pull" | "doctor" | "cache-ls" | "cache-rm" | "generate" | "eval" | "train" | "recipe-validate" | "recipe-schema" | "init" | "preview";
   args: string[];
   options: Record<string, unknown>;
   globals: GlobalOptions;
@@ -60,10 +60,49 @@ export function buildProgram(version: string, run: (invocation: Invocation) => P
     .action(dispatch("pull"));
 
   program
+    .command("train")
+    .description("fine-tune a LoRA adapter from a recipe (YAML)")
+    .argument("<recipe>", "recipe file, e.g. recipes/quickstart.yaml")
+    .option("--set <key=value>", "override a recipe value, e.g. --set train.lr=1e-4 (repeatable)", collect)
+    .option("--output <dir>", "run directory (overrides the recipe's output)")
+    .option("--max-steps <n>", "optimizer steps (overrides train.max_steps / train.epochs)")
+    .option("--resume", "continue the run in the output directory from its newest checkpoint", false)
+    .option("--overwrite", "replace an existing run in the output directory", false)
+    .action(dispatch("train"));
+
+  program
+    .command("preview")
+    .description("print rendered training examples with the trained tokens highlighted")
+    .argument("<recipe>", "recipe file")
+    .option("-n <count>", "examples to show", "3")
+    .option("--set <key=value>", "override a recipe value (repeatable)", collect)
+    .action(dispatch("preview"));
+
+  const recipe = program.command("recipe").description("check recipes, or print their JSON Schema");
+  recipe
+    .command("validate")
+    .description("report every problem in a recipe at once (loads no model or data)")
+    .argument("<recipe>", "recipe file")
+    .option("--set <key=value>", "override a recipe value (repeatable)", collect)
+    .action(dispatch("recipe-validate"));
+  recipe.command("schema").description("print the recipe JSON Schema (for editors)").action(dispatch("recipe-schema"));
+
+  program
+    .command("init")
+    .description("write a commented starter recipe")
+    .requiredOption("--model <model>", "hub id or local folder")
+    .addOption(new Option("--format <format>", "data format").choices(["chat", "alpaca", "text", "completion"]).default("chat"))
+    .option("--data <path>", "training data file", "data/train.jsonl")
+    .option("--out <file>", "recipe file to write", "recipe.yaml")
+    .option("--force", "replace an existing file", false)
+    .action(dispatch("init"));
+
+  program
     .command("generate")
     .description("continue a prompt with a model (hub id or local folder), streaming tokens")
     .requiredOption("--model <model>", "hub id org/name[@revision] or a local folder")
     .requiredOption("--prompt <text>", "the prompt")
+    .option("--adapter <dir>", "apply a PEFT LoRA adapter (ours or Python PEFT's)")
     .option("--chat", "wrap the prompt in the model's chat template", false)
     .option("--system <text>", "a system message (with --chat)")
     .option("--max-new-tokens <n>", "tokens to generate at most (default: generation_config.json, else 256)")
@@ -78,6 +117,7 @@ export function buildProgram(version: string, run: (invocation: Invocation) => P
     .command("eval")
     .description("mean next-token cross-entropy and perplexity of a model on a text or a file")
     .requiredOption("--model <model>", "hub id org/name[@revision] or a local folder")
+    .option("--adapter <dir>", "apply a PEFT LoRA adapter (ours or Python PEFT's)")
     .option("--text <text>", "the text to score")
     .option("--data <file>", "a .txt file, or JSONL with a \"text\" field")
     .action(dispatch("eval"));

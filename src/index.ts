@@ -15,6 +15,11 @@ const commands: Record<Invocation["command"], () => Promise<CommandModule>> = {
   "cache-rm": () => import("./commands/cache-rm.js"),
   generate: () => import("./commands/generate.js"),
   eval: () => import("./commands/eval.js"),
+  train: () => import("./commands/train.js"),
+  "recipe-validate": () => import("./commands/recipe-validate.js"),
+  "recipe-schema": () => import("./commands/recipe-schema.js"),
+  init: () => import("./commands/init.js"),
+  preview: () => import("./commands/preview.js"),
 };
 
 /** Flags needed to report an error that happens before commander has parsed anything. */

@@ -6,6 +6,7 @@ import { loadRuntime, round } from "./load-runtime.js";
 
 interface EvalOptions {
   model: string;
+  adapter?: string;
   text?: string;
   data?: string;
 }
@@ -14,7 +15,7 @@ interface EvalOptions {
 export async function run(context: CommandContext, _args: string[], options: EvalOptions): Promise<void> {
   if ((options.text === undefined) === (options.data === undefined)) throw new UserError("give exactly one of --text <text> or --data <file>.");
   const texts = options.text !== undefined ? [options.text] : await readTexts(options.data ?? "");
-  const runtime = await loadRuntime(context, options.model);
+  const runtime = await loadRuntime(context, options.model, options.adapter);
   const { tokenizer, model, backend } = runtime;
   let sum = 0;
   let count = 0;

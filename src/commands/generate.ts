@@ -7,6 +7,7 @@ import { loadRuntime, round } from "./load-runtime.js";
 
 interface GenerateOptions {
   model: string;
+  adapter?: string;
   prompt: string;
   chat?: boolean;
   system?: string;
@@ -37,7 +38,7 @@ export async function run(context: CommandContext, _args: string[], options: Gen
   const seed = number("--seed", options.seed) ?? 0;
   if (options.system !== undefined && !options.chat) throw new UserError("--system only applies with --chat.");
 
-  const runtime = await loadRuntime(context, options.model);
+  const runtime = await loadRuntime(context, options.model, options.adapter);
   const { tokenizer, model, backend } = runtime;
   const defaults = tokenizer.generationDefaults;
   // Flags win; otherwise the model's generation_config.json; otherwise greedy.

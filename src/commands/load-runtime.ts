@@ -2,6 +2,8 @@ import { forcedBackend, loadBackend, type LoadedBackend } from "../backend/load.
 import type { CommandContext } from "../context.js";
 import { resolveModelSource, type ModelSource } from "../hub/model-source.js";
 import { resolveToken } from "../hub/token.js";
+import { resolve } from "node:path";
+import { loadPeftAdapter } from "../lora/peft-load.js";
 import { loadModel } from "../model/load-model.js";
 import type { CausalLM } from "../model/types.js";
 import { loadTokenizer, type ModelTokenizer } from "../tokenizer/load.js";
@@ -16,7 +18,7 @@ export interface Runtime {
 }
 
 /** Shared by generate and eval: resolve the model (pulling it if needed), pick the backend, load weights and tokenizer. */
-export async function loadRuntime(context: CommandContext, model: string): Promise<Runtime> {
+export async function loadRuntime(context: CommandContext, model: string, adapterDir?: string): Promise<Runtime> {
   const { reporter } = context;
   const progress = transferProgress(reporter);
   let source: ModelSource;
@@ -38,6 +40,16 @@ export async function loadRuntime(context: CommandContext, model: string): Promi
   const started = performance.now();
   const loaded = await loadModel(backend.tf, source.dir);
   const loadSeconds = (performance.now() - started) / 1000;
+  if (adapterDir !== undefined) {
+    const adapter = await loadPeftAdapter(backend.tf, loaded, resolve(adapterDir));
+    const named = adapter.config.base_model_name_or_path;
+    const here = source.repo ?? source.dir;
+    if (named && named !== here) reporter.warn(`the adapter was trained on ${named}; applying it to ${here} (the shapes match)`);
+    if (adapter.config.revision && source.sha && adapter.config.revision !== source.sha) {
+      reporter.warn(`the adapter was trained on revision ${adapter.config.revision.slice(0, 12)}, this model is at ${source.sha.slice(0, 12)}`);
+    }
+    reporter.debug(`adapter ${adapterDir}: r=${adapter.spec.r} on ${adapter.adapters.length} modules`);
+  }
   reporter.event("loaded", { model: source.repo ?? source.dir, sha: source.sha, backend: backend.label, parameters: loaded.parameterCount, seconds: round(loadSeconds) });
   reporter.debug(`loaded ${source.dir} (${loaded.parameterCount} parameters) in ${loadSeconds.toFixed(2)} s`);
   return { backend, source, model: loaded, tokenizer, loadSeconds };

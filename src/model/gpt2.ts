@@ -128,6 +128,7 @@ export async function loadGpt2(tf: Tf, config: Gpt2Config, reader: WeightReader)
         const [B = 1, T = 1] = h.shape;
         return tf.reshape(lmHead(tf.reshape(h, [B * T, E])), [B, T, V]) as tfc.Tensor3D;
       }),
+    lmHeadWeight: wte,
     newCache: () => new KvCache(config.numLayers),
     projections,
     parameterCount: tensors.reduce((sum, t) => sum + t.size, 0),

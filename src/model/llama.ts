@@ -160,6 +160,7 @@ export async function loadLlama(tf: Tf, config: LlamaConfig, reader: WeightReade
         const [B = 1, T = 1] = h.shape;
         return tf.reshape(lmHeadFn(tf.reshape(h, [B * T, H])), [B, T, V]) as tfc.Tensor3D;
       }),
+    lmHeadWeight: lmHead,
     newCache: () => new KvCache(config.numLayers),
     projections,
     parameterCount: tensors.reduce((sum, t) => sum + t.size, 0),

@@ -45,6 +45,8 @@ export interface CausalLM {
   hidden(input: ForwardInput): tfc.Tensor3D;
   /** Logits for hidden states [N, hidden] → [N, vocab]. */
   lmHead(hidden: tfc.Tensor2D): tfc.Tensor2D;
+  /** The LM head weight [vocab, hidden] (the embedding when tied); frozen. */
+  lmHeadWeight: tfc.Tensor2D;
   newCache(): KvCache;
   projections: Map<string, Projection>;
   /** Number of weight tensors' elements, for reports. */

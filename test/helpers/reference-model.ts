@@ -474,3 +474,16 @@ export function referenceGreedy(dir: string, ids: number[], steps: number, eosId
   }
   return out;
 }
+
+/** Mean next-token cross-entropy (nats) of `ids` under the reference model, in one window. */
+export function referenceMeanLoss(dir: string, ids: number[]): number {
+  const logits = referenceLogits(dir, ids);
+  let sum = 0;
+  for (let t = 0; t < ids.length - 1; t += 1) {
+    const row = Array.from(logits[t] ?? new Float64Array());
+    const max = Math.max(...row);
+    const logSumExp = max + Math.log(row.reduce((acc, v) => acc + Math.exp(v - max), 0));
+    sum += logSumExp - (row[ids[t + 1] ?? 0] ?? 0);
+  }
+  return sum / (ids.length - 1);
+}

@@ -1,0 +1,112 @@
+import { readdir, stat } from "node:fs/promises";
+import { isAbsolute, join, relative, resolve, sep } from "node:path";
+import { minimatch } from "minimatch";
+import { UserError } from "../errors.js";
+import { pullRepo, type PullEvent } from "../hub/pull.js";
+import { parseRepoRef } from "../hub/repo-ref.js";
+import { SUPPORTED_EXTENSIONS } from "./read-records.js";
+
+export interface ResolveDataParams {
+  /** Folder that relative paths and globs start from (the recipe's folder). */
+  baseDir: string;
+  env: NodeJS.ProcessEnv;
+  token?: string | undefined;
+  signal?: AbortSignal | undefined;
+  onEvent?: ((event: PullEvent) => void) | undefined;
+}
+
+const GLOB_CHARS = /[*?[{]/;
+// Dataset metadata the `datasets` library writes next to the data; never records.
+const METADATA_FILES = new Set(["dataset_info.json", "dataset_infos.json", "dataset_dict.json", "state.json"]);
+
+/**
+ * Turns the recipe's `data.train` (or a validation file spec) into data files, in order. Each entry is, first
+ * match wins: an existing file (relative to baseDir), a glob matched under baseDir, or a hub dataset
+ * `org/name[@revision][/path/in/repo]` pulled into the HF cache (without a path: every data file in it).
+ */
+export async function resolveDataFiles(spec: string | string[], params: ResolveDataParams): Promise<string[]> {
+  const files: string[] = [];
+  for (const entry of Array.isArray(spec) ? spec : [spec]) files.push(...(await resolveEntry(entry, params)));
+  return files;
+}
+
+async function resolveEntry(entry: string, params: ResolveDataParams): Promise<string[]> {
+  const local = resolve(params.baseDir, entry);
+  const info = await stat(local).catch(() => null);
+  if (info?.isFile()) return [local];
+  if (info?.isDirectory()) {
+    throw new UserError(`${entry} is a folder (relative to ${params.baseDir}); name its files or use a glob like ${entry}/*.jsonl`);
+  }
+  if (GLOB_CHARS.test(entry)) return globFiles(entry, params.baseDir);
+  const hub = await hubSpec(entry, params.baseDir);
+  if (hub) return pullDataset(hub, params);
+  throw new UserError(
+    `no such file ${JSON.stringify(entry)} (relative to ${params.baseDir}); give a file, a glob like data/*.jsonl, ` +
+      `or a hub dataset org/name[/file].`,
+  );
+}
+
+/** Walks only below the pattern's literal leading folders, so `../data/*.jsonl` and absolute patterns work too. */
+async function globFiles(pattern: string, baseDir: string): Promise<string[]> {
+  const parts = pattern.split("/");
+  const firstMagic = parts.findIndex((part) => GLOB_CHARS.test(part));
+  const literal = parts.slice(0, firstMagic).join("/");
+  const rest = parts.slice(firstMagic).join("/");
+  const root = isAbsolute(pattern) ? resolve(literal === "" ? "/" : literal) : resolve(baseDir, literal);
+  const matches = (await walk(root)).filter((path) => minimatch(relative(root, path).split(sep).join("/"), rest));
+  if (matches.length === 0) {
+    throw new UserError(`no file matches ${JSON.stringify(pattern)} in ${root}; check the pattern and the folder (relative to ${baseDir}).`);
+  }
+  return matches.sort();
+}
+
+/** Every file below `dir`; hidden folders are skipped (minimatch would not match them anyway) and symlinked folders are not followed, so cycles cannot loop. */
+async function walk(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  const files: string[] = [];
+  for (const entry of entries) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      if (!entry.name.startsWith(".")) files.push(...(await walk(path)));
+    } else if (entry.isFile() || (entry.isSymbolicLink() && (await stat(path).catch(() => null))?.isFile())) {
+      files.push(path);
+    }
+  }
+  return files;
+}
+
+interface HubSpec {
+  repo: string;
+  path: string | null;
+}
+
+/**
+ * `org/name[@rev][/path]`, unless it reads as a local path that does not exist: a leading `.`, `/` or `~`, a
+ * first folder that exists under baseDir, or a data file extension on the name (`data/train.jsonl` is a typo'd
+ * local file far more often than a repo called "train.jsonl").
+ */
+async function hubSpec(entry: string, baseDir: string): Promise<HubSpec | null> {
+  const withoutPrefix = entry.startsWith("datasets/") ? entry.slice("datasets/".length) : entry;
+  if (/^[.~/\\]/.test(withoutPrefix)) return null;
+  const [org, name, ...path] = withoutPrefix.split("/");
+  if (org === undefined || name === undefined || org === "" || name === "") return null;
+  if (path.length === 0 && SUPPORTED_EXTENSIONS.some((extension) => name.toLowerCase().endsWith(extension))) return null;
+  if ((await stat(resolve(baseDir, org)).catch(() => null))?.isDirectory()) return null;
+  if (!/^[A-Za-z0-9][\w.-]*$/.test(org) || !/^[A-Za-z0-9][\w.-]*(@[^/]+)?$/.test(name)) return null;
+  return { repo: `${org}/${name}`, path: path.length > 0 ? path.join("/") : null };
+}
+
+async function pullDataset(spec: HubSpec, params: ResolveDataParams): Promise<string[]> {
+  const ref = parseRepoRef(spec.repo, { dataset: true });
+  const include = spec.path === null ? SUPPORTED_EXTENSIONS.map((extension) => `*${extension}`) : [spec.path];
+  const result = await pullRepo({ ref, env: params.env, token: params.token, signal: params.signal, onEvent: params.onEvent, include });
+  const wanted =
+    spec.path === null
+      ? result.files.filter((file) => !METADATA_FILES.has(file.split("/").pop() ?? ""))
+      : result.files.filter((file) => file === spec.path);
+  if (wanted.length === 0) {
+    const what = spec.path === null ? "no data files (.jsonl, .json, .csv, .parquet, .txt)" : `no file ${JSON.stringify(spec.path)}`;
+    throw new UserError(`hub dataset ${ref.name} has ${what}; it has: ${result.files.slice(0, 12).join(", ") || "nothing"}.`);
+  }
+  return wanted.sort().map((file) => join(result.path, file));
+}

@@ -1,0 +1,55 @@
+import { appendFile, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { writeFileAtomic } from "../io/atomic.js";
+
+export interface TrainRow {
+  type: "train";
+  step: number;
+  loss: number;
+  lr: number;
+  grad_norm: number;
+  /** Trained (loss-bearing) tokens in this step. */
+  tokens: number;
+  /** Input tokens (padding excluded) processed per second in this step. */
+  tokens_per_second: number;
+  elapsed: number;
+}
+
+export interface EvalRow {
+  type: "eval";
+  step: number;
+  val_loss: number;
+  val_perplexity: number;
+}
+
+export type MetricsRow = TrainRow | EvalRow;
+
+/** metrics.jsonl: one JSON object per line, appended as the run goes. */
+export class MetricsFile {
+  readonly path: string;
+  readonly rows: MetricsRow[] = [];
+
+  constructor(output: string) {
+    this.path = join(output, "metrics.jsonl");
+  }
+
+  /** On resume: keep the rows up to the checkpoint's step and drop what the interrupted run wrote after it. */
+  async restore(upToStep: number): Promise<void> {
+    const text = await readFile(this.path, "utf8").catch(() => "");
+    for (const line of text.split("\n")) {
+      if (line.trim() === "") continue;
+      try {
+        const row = JSON.parse(line) as MetricsRow;
+        if (row.step <= upToStep) this.rows.push(row);
+      } catch {
+        // A line cut by a crash mid-write: drop it.
+      }
+    }
+    await writeFileAtomic(this.path, this.rows.map((row) => `${JSON.stringify(row)}\n`).join(""));
+  }
+
+  async append(row: MetricsRow): Promise<void> {
+    this.rows.push(row);
+    await appendFile(this.path, `${JSON.stringify(row)}\n`);
+  }
+}

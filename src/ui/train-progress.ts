@@ -1,0 +1,58 @@
+import ora, { type Ora } from "ora";
+import type { EvalRow, TrainRow } from "../train/metrics.js";
+import { formatDuration } from "./format.js";
+import type { Reporter } from "./reporter.js";
+
+/**
+ * Training progress: a live line on a TTY (step/total, smoothed loss, lr, tokens/s, ETA), a plain line every few
+ * steps in CI and pipes, and one JSON object per event with --json.
+ */
+export function trainProgress(reporter: Reporter, params: { totalSteps: number; startStep: number; plainEverySteps?: number; plainEveryMs?: number }) {
+  const everySteps = params.plainEverySteps ?? Math.max(1, Math.round(params.totalSteps / 20));
+  const everyMs = params.plainEveryMs ?? 15_000;
+  let smoothed: number | null = null;
+  let lastPlain = 0;
+  let spinner: Ora | null = null;
+  const started = performance.now();
+  const c = reporter.color;
+
+  const line = (row: TrainRow): string => {
+    const done = row.step - params.startStep;
+    const perStep = (performance.now() - started) / 1000 / Math.max(1, done);
+    const eta = perStep * (params.totalSteps - row.step);
+    return `step ${row.step}/${params.totalSteps} · loss ${(smoothed ?? row.loss).toFixed(4)} · lr ${row.lr.toExponential(2)} · ${Math.round(row.tokens_per_second)} tok/s · ETA ${formatDuration(eta)}`;
+  };
+
+  return {
+    start(): void {
+      if (reporter.interactive) spinner = ora({ text: `step ${params.startStep}/${params.totalSteps}`, stream: reporter.stderr }).start();
+    },
+    step(row: TrainRow): void {
+      smoothed = smoothed === null ? row.loss : 0.9 * smoothed + 0.1 * row.loss;
+      if (reporter.json) return reporter.event("train", { ...row });
+      if (spinner) {
+        spinner.text = line(row);
+        return;
+      }
+      const now = performance.now();
+      if (row.step === params.totalSteps || row.step % everySteps === 0 || now - lastPlain >= everyMs) {
+        lastPlain = now;
+        reporter.info(line(row));
+      }
+    },
+    eval(row: EvalRow, improved: boolean): void {
+      if (reporter.json) return reporter.event("eval", { ...row });
+      this.log(`${c.bold("eval")} step ${row.step}: val_loss ${row.val_loss.toFixed(4)} · perplexity ${row.val_perplexity.toFixed(3)}${improved ? c.green(" (best)") : ""}`);
+    },
+    log(message: string): void {
+      if (reporter.json) return reporter.event("log", { message });
+      spinner?.clear();
+      reporter.info(message);
+      spinner?.render();
+    },
+    stop(): void {
+      spinner?.stop();
+      spinner = null;
+    },
+  };
+}

@@ -1,0 +1,117 @@
+import { mkdirSync, realpathSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { UserError } from "../../../src/errors.js";
+import { resolveDataFiles } from "../../../src/data/resolve-files.js";
+import type { PullEvent } from "../../../src/hub/pull.js";
+import { startHubServer, type HubServer } from "../../helpers/hub-server.js";
+import { tempDir } from "./fixture.js";
+
+const dir = tempDir();
+const base = join(dir.path, "recipes");
+let hub: HubServer;
+let cacheCount = 0;
+
+beforeAll(async () => {
+  mkdirSync(join(base, "data", "more"), { recursive: true });
+  mkdirSync(join(base, "data", ".hidden"), { recursive: true });
+  mkdirSync(join(dir.path, "shared"), { recursive: true });
+  for (const name of ["recipes/data/b.jsonl", "recipes/data/a.jsonl", "recipes/data/more/c.jsonl", "recipes/data/notes.md", "recipes/data/.hidden/d.jsonl", "shared/x.csv", "shared/y.csv"]) {
+    dir.write(name, '{"text":"t"}\n');
+  }
+  hub = await startHubServer([
+    {
+      type: "dataset",
+      name: "org/ds",
+      commits: [
+        {
+          files: [
+            { path: "train.jsonl", content: '{"text":"hi"}\n' },
+            { path: "data/b.parquet", content: "PAR1" },
+            { path: "data/a.csv", content: "a\n1\n" },
+            { path: "README.md", content: "# ds" },
+            { path: "dataset_infos.json", content: "{}" },
+          ],
+        },
+      ],
+    },
+  ]);
+});
+afterAll(async () => {
+  await hub.close();
+  dir.remove();
+});
+
+const params = () => {
+  cacheCount += 1;
+  return { baseDir: base, env: { HF_ENDPOINT: hub.url, HF_HUB_CACHE: join(dir.path, `cache-${cacheCount}`) } };
+};
+async function failure(spec: string | string[]): Promise<string> {
+  const error: unknown = await resolveDataFiles(spec, params()).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(UserError);
+  return error instanceof Error ? error.message : "";
+}
+
+describe("resolveDataFiles: local", () => {
+  it("an existing file relative to baseDir, or absolute; entries keep their order", async () => {
+    const absolute = join(dir.path, "shared", "y.csv");
+    expect(await resolveDataFiles(["data/b.jsonl", absolute, "data/a.jsonl"], params())).toEqual([join(base, "data/b.jsonl"), absolute, join(base, "data/a.jsonl")]);
+  });
+
+  it("a glob is matched under baseDir, sorted, hidden folders skipped", async () => {
+    expect(await resolveDataFiles("data/*.jsonl", params())).toEqual([join(base, "data/a.jsonl"), join(base, "data/b.jsonl")]);
+    expect(await resolveDataFiles("data/**/*.jsonl", params())).toEqual([join(base, "data/a.jsonl"), join(base, "data/b.jsonl"), join(base, "data/more/c.jsonl")]);
+    expect(await resolveDataFiles("**/{c,notes}.*", params())).toEqual([join(base, "data/more/c.jsonl"), join(base, "data/notes.md")]);
+  });
+
+  it("a glob may climb out of baseDir", async () => {
+    expect(await resolveDataFiles("../shared/*.csv", params())).toEqual([join(dir.path, "shared/x.csv"), join(dir.path, "shared/y.csv")]);
+  });
+
+  it("a glob without a match names the pattern and the folder", async () => {
+    expect(await failure("data/*.parquet")).toBe(
+      `no file matches "data/*.parquet" in ${join(base, "data")}; check the pattern and the folder (relative to ${base}).`,
+    );
+  });
+
+  it("a missing file says no such file, relative to baseDir — even when it looks like org/name", async () => {
+    expect(await failure("data/train.jsonl")).toBe(
+      `no such file "data/train.jsonl" (relative to ${base}); give a file, a glob like data/*.jsonl, or a hub dataset org/name[/file].`,
+    );
+    expect(await failure("train.jsonl")).toContain(`no such file "train.jsonl" (relative to ${base})`);
+    expect(await failure("./x/y")).toContain('no such file "./x/y"');
+    expect(await failure("org/train.csv")).toContain('no such file "org/train.csv"');
+  });
+
+  it("a folder is refused with a glob suggestion", async () => {
+    expect(await failure("data")).toContain("data is a folder");
+  });
+});
+
+describe("resolveDataFiles: hub datasets", () => {
+  it("org/name pulls the dataset and returns its data files, sorted, metadata skipped", async () => {
+    const events: PullEvent[] = [];
+    const files = await resolveDataFiles("org/ds", { ...params(), onEvent: (event) => events.push(event) });
+    expect(files.map((file) => file.split("/snapshots/")[1]?.split("/").slice(1).join("/"))).toEqual(["data/a.csv", "data/b.parquet", "train.jsonl"]);
+    expect(files[0]).toContain("datasets--org--ds");
+    expect(realpathSync(files[2] ?? "")).toContain("/blobs/");
+    expect(events.some((event) => event.type === "resolved")).toBe(true);
+  });
+
+  it("org/name/path fetches only that file", async () => {
+    hub.requests.length = 0;
+    const files = await resolveDataFiles("org/ds/data/a.csv", params());
+    expect(files).toHaveLength(1);
+    expect(files[0]).toMatch(/datasets--org--ds\/snapshots\/[0-9a-f]{40}\/data\/a\.csv$/);
+    const downloaded = hub.requests.filter((r) => r.method === "GET" && r.url.includes("/resolve/") && r.range === undefined).map((r) => r.url.split("/").pop());
+    expect(downloaded).toEqual(["a.csv"]);
+  });
+
+  it("a missing repo or file is a UserError", async () => {
+    await expect(resolveDataFiles("org/nope", params())).rejects.toThrow(UserError);
+    await expect(resolveDataFiles("org/ds/missing.jsonl", params())).rejects.toThrow(UserError);
+  });
+});
