@@ -3,6 +3,7 @@ import { dirname, join } from "node:path";
 import { UserError } from "../errors.js";
 import { BACKEND_NAMES, CANDIDATES, type BackendAttempt, type BackendCandidate, type BackendName } from "./candidates.js";
 import { explainLoadError } from "./explain-load-error.js";
+import { registerWasmMatMul } from "./wasm-matmul.js";
 
 import type { Tf } from "../model/types.js";
 
@@ -68,6 +69,7 @@ async function tryCandidate(tf: Tf, candidate: BackendCandidate): Promise<Backen
   try {
     await registerBackend(candidate);
     const ok = await tf.setBackend(candidate.backend);
+    if (ok && candidate.backend === "wasm") installWasmKernels(tf);
     if (!ok) return { ...base, loaded: false, reason: "the backend failed to initialise" };
     // A tiny op proves the kernels actually run.
     const value = tf.tidy(() => tf.add(tf.scalar(1), tf.scalar(1)).dataSync()[0]);
@@ -76,6 +78,15 @@ async function tryCandidate(tf: Tf, candidate: BackendCandidate): Promise<Backen
   } catch (error) {
     return { ...base, loaded: false, reason: explainLoadError(candidate.package, error) };
   }
+}
+
+let wasmKernelsInstalled = false;
+
+/** Our faster wasm kernels replace tfjs's own, once per process. */
+function installWasmKernels(tf: Tf): void {
+  if (wasmKernelsInstalled) return;
+  registerWasmMatMul(tf);
+  wasmKernelsInstalled = true;
 }
 
 async function registerBackend(candidate: BackendCandidate): Promise<void> {

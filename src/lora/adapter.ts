@@ -16,6 +16,10 @@ export class LoraAdapter implements ProjectionAdapter {
     private readonly dropoutSeed: () => number,
   ) {}
 
+  variables(): tfc.Variable[] {
+    return [this.a, this.b];
+  }
+
   delta(x: tfc.Tensor2D, training: boolean): tfc.Tensor2D {
     const { tf } = this;
     const input = training && this.dropout > 0 ? (tf.dropout(x, this.dropout, undefined, this.dropoutSeed()) as tfc.Tensor2D) : x;

@@ -2,7 +2,8 @@ import type * as tfc from "@tensorflow/tfjs-core";
 import type { Gpt2Config } from "./config.js";
 import { attentionMask, groupedAttention } from "./attention.js";
 import { KvCache } from "./kv-cache.js";
-import { addAdapterDeltas } from "./linear.js";
+import { runLayer, type LayerBody } from "./layer-runner.js";
+import { adapterVariables, addAdapterDeltas } from "./linear.js";
 import { defaultPositions } from "./llama.js";
 import { geluNew, layerNorm } from "./ops.js";
 import type { CausalLM, ForwardInput, Projection, ProjectionAdapter, Tf } from "./types.js";
@@ -88,26 +89,30 @@ export async function loadGpt2(tf: Tf, config: Gpt2Config, reader: WeightReader)
       const mask = attentionMask(tf, { batch: B, queries: T, past, slidingWindow: null, segments: input.segments });
       const pos = tf.tensor2d(positions, [B, T], "int32");
       let x = tf.reshape(tf.add(tf.gather(wte, input.ids), tf.gather(wpe, pos)), [B * T, E]) as tfc.Tensor2D;
+      const constants = mask ? [mask] : [];
       for (const [l, block] of blocks.entries()) {
-        const h = layerNorm(tf, x, block.ln1[0], block.ln1[1], eps) as tfc.Tensor2D;
-        const [q, k, v] = tf.split(dense(h, block.attn, block.projections.attn, training), 3, 1) as tfc.Tensor2D[];
-        const heads = (t: tfc.Tensor2D) => tf.transpose(tf.reshape(t, [B, T, numHeads, hd]), [0, 2, 1, 3]) as tfc.Tensor4D;
-        const q4 = heads(tf.mul(q as tfc.Tensor2D, scale));
-        let k4 = heads(k as tfc.Tensor2D);
-        let v4 = heads(v as tfc.Tensor2D);
-        if (input.cache) {
-          const previous = input.cache.get(l);
-          if (previous) {
-            k4 = tf.concat([previous.k, k4], 2);
-            v4 = tf.concat([previous.v, v4], 2);
+        const body: LayerBody = (x, c) => {
+          const h = layerNorm(tf, x, block.ln1[0], block.ln1[1], eps) as tfc.Tensor2D;
+          const [q, k, v] = tf.split(dense(h, block.attn, block.projections.attn, training), 3, 1) as tfc.Tensor2D[];
+          const heads = (t: tfc.Tensor2D) => tf.transpose(tf.reshape(t, [B, T, numHeads, hd]), [0, 2, 1, 3]) as tfc.Tensor4D;
+          const q4 = heads(tf.mul(q as tfc.Tensor2D, scale));
+          let k4 = heads(k as tfc.Tensor2D);
+          let v4 = heads(v as tfc.Tensor2D);
+          if (input.cache) {
+            const previous = input.cache.get(l);
+            if (previous) {
+              k4 = tf.concat([previous.k, k4], 2);
+              v4 = tf.concat([previous.v, v4], 2);
+            }
+            input.cache.set(tf, l, k4, v4);
           }
-          input.cache.set(tf, l, k4, v4);
-        }
-        const attended = groupedAttention(tf, q4, k4, v4, mask);
-        x = tf.add(x, dense(attended, block.proj, block.projections.proj, training));
-        const h2 = layerNorm(tf, x, block.ln2[0], block.ln2[1], eps) as tfc.Tensor2D;
-        const inner = geluNew(tf, dense(h2, block.fc, block.projections.fc, training)) as tfc.Tensor2D;
-        x = tf.add(x, dense(inner, block.fcProj, block.projections.fcProj, training));
+          const attended = groupedAttention(tf, q4, k4, v4, c[0] ?? null);
+          const x1 = tf.add(x, dense(attended, block.proj, block.projections.proj, training));
+          const h2 = layerNorm(tf, x1, block.ln2[0], block.ln2[1], eps) as tfc.Tensor2D;
+          const inner = geluNew(tf, dense(h2, block.fc, block.projections.fc, training)) as tfc.Tensor2D;
+          return tf.add(x1, dense(inner, block.fcProj, block.projections.fcProj, training));
+        };
+        x = runLayer(tf, x, constants, body, { training, checkpoint: input.checkpoint ?? false, variables: adapterVariables(Object.values(block.projections)) });
       }
       let out = tf.reshape(x, [B, T, E]) as tfc.Tensor3D;
       if (input.lastOnly) out = tf.slice(out, [0, T - 1, 0], [B, 1, E]);

@@ -31,3 +31,8 @@ export function addAdapterDeltas(tf: Tf, input: tfc.Tensor2D, parts: tfc.Tensor2
     return adapter ? tf.add(part, adapter.delta(input, training)) : part;
   });
 }
+
+/** The trainable tensors of the adapters hanging off these projections. */
+export function adapterVariables(projections: Projection[]): tfc.Variable[] {
+  return projections.flatMap((p) => p.adapter?.variables() ?? []);
+}

@@ -2,7 +2,8 @@ import type * as tfc from "@tensorflow/tfjs-core";
 import type { LlamaConfig } from "./config.js";
 import { attentionMask, groupedAttention } from "./attention.js";
 import { KvCache } from "./kv-cache.js";
-import { addAdapterDeltas, fusedProjection, transposeInto } from "./linear.js";
+import { runLayer, type LayerBody } from "./layer-runner.js";
+import { adapterVariables, addAdapterDeltas, fusedProjection, transposeInto } from "./linear.js";
 import { applyRope, rmsNorm, silu } from "./ops.js";
 import { ropeTables } from "./rope.js";
 import type { CausalLM, ForwardInput, Projection, Tf } from "./types.js";
@@ -109,37 +110,47 @@ export async function loadLlama(tf: Tf, config: LlamaConfig, reader: WeightReade
       const windowMask = config.slidingWindow === null ? fullMask : maskFor(config.slidingWindow);
       const training = input.training ?? false;
       let x = tf.reshape(tf.gather(embed, input.ids), [B * T, H]) as tfc.Tensor2D;
+      // Tensors every layer reads; passed explicitly so a checkpointed layer can keep them for its recompute.
+      const separateWindow = windowMask !== null && windowMask !== fullMask;
+      const constants = [cos, sin, ...(fullMask ? [fullMask] : []), ...(separateWindow ? [windowMask] : [])];
       for (const [l, layer] of layers.entries()) {
         const pr = layer.projections;
-        const h = rmsNorm(tf, x, layer.inputNorm, config.rmsNormEps) as tfc.Tensor2D;
-        let qkvOut: tfc.Tensor2D = tf.matMul(h, layer.qkv);
-        if (layer.qkvBias) qkvOut = tf.add(qkvOut, layer.qkvBias);
-        const [q, k, v] = addAdapterDeltas(tf, h, tf.split(qkvOut, [qOut, kvOut, kvOut], 1) as tfc.Tensor2D[], [pr.q, pr.k, pr.v], training);
-        const q4 = tf.transpose(tf.mul(applyRope(tf, tf.reshape(q as tfc.Tensor2D, [B, T, numHeads, hd]), cos, sin), scale), [0, 2, 1, 3]) as tfc.Tensor4D;
-        let k4 = tf.transpose(applyRope(tf, tf.reshape(k as tfc.Tensor2D, [B, T, numKvHeads, hd]), cos, sin), [0, 2, 1, 3]) as tfc.Tensor4D;
-        let v4 = tf.transpose(tf.reshape(v as tfc.Tensor2D, [B, T, numKvHeads, hd]), [0, 2, 1, 3]) as tfc.Tensor4D;
-        if (input.cache) {
-          const previous = input.cache.get(l);
-          if (previous) {
-            k4 = tf.concat([previous.k, k4], 2);
-            v4 = tf.concat([previous.v, v4], 2);
+        const body: LayerBody = (x, c) => {
+          const [cos, sin] = c as [tfc.Tensor, tfc.Tensor];
+          const full = fullMask ? (c[2] ?? null) : null;
+          const window = separateWindow ? (c[fullMask ? 3 : 2] ?? null) : full;
+          const h = rmsNorm(tf, x, layer.inputNorm, config.rmsNormEps) as tfc.Tensor2D;
+          let qkvOut: tfc.Tensor2D = tf.matMul(h, layer.qkv);
+          if (layer.qkvBias) qkvOut = tf.add(qkvOut, layer.qkvBias);
+          const [q, k, v] = addAdapterDeltas(tf, h, tf.split(qkvOut, [qOut, kvOut, kvOut], 1) as tfc.Tensor2D[], [pr.q, pr.k, pr.v], training);
+          const q4 = tf.transpose(tf.mul(applyRope(tf, tf.reshape(q as tfc.Tensor2D, [B, T, numHeads, hd]), cos, sin), scale), [0, 2, 1, 3]) as tfc.Tensor4D;
+          let k4 = tf.transpose(applyRope(tf, tf.reshape(k as tfc.Tensor2D, [B, T, numKvHeads, hd]), cos, sin), [0, 2, 1, 3]) as tfc.Tensor4D;
+          let v4 = tf.transpose(tf.reshape(v as tfc.Tensor2D, [B, T, numKvHeads, hd]), [0, 2, 1, 3]) as tfc.Tensor4D;
+          if (input.cache) {
+            const previous = input.cache.get(l);
+            if (previous) {
+              k4 = tf.concat([previous.k, k4], 2);
+              v4 = tf.concat([previous.v, v4], 2);
+            }
+            input.cache.set(tf, l, k4, v4);
           }
-          input.cache.set(tf, l, k4, v4);
-        }
-        const attended = groupedAttention(tf, q4, k4, v4, l >= config.slidingWindowFromLayer ? windowMask : fullMask);
-        let o: tfc.Tensor2D = tf.matMul(attended, layer.o);
-        if (layer.oBias) o = tf.add(o, layer.oBias);
-        [o] = addAdapterDeltas(tf, attended, [o], [pr.o], training) as [tfc.Tensor2D];
-        x = tf.add(x, o);
-        const h2 = rmsNorm(tf, x, layer.postNorm, config.rmsNormEps) as tfc.Tensor2D;
-        let gu: tfc.Tensor2D = tf.matMul(h2, layer.gateUp);
-        if (layer.gateUpBias) gu = tf.add(gu, layer.gateUpBias);
-        const [gate, up] = addAdapterDeltas(tf, h2, tf.split(gu, [I, I], 1) as tfc.Tensor2D[], [pr.gate, pr.up], training);
-        const act = tf.mul(silu(tf, gate as tfc.Tensor2D), up as tfc.Tensor2D) as tfc.Tensor2D;
-        let d: tfc.Tensor2D = tf.matMul(act, layer.down);
-        if (layer.downBias) d = tf.add(d, layer.downBias);
-        [d] = addAdapterDeltas(tf, act, [d], [pr.down], training) as [tfc.Tensor2D];
-        x = tf.add(x, d);
+          const attended = groupedAttention(tf, q4, k4, v4, l >= config.slidingWindowFromLayer ? window : full);
+          let o: tfc.Tensor2D = tf.matMul(attended, layer.o);
+          if (layer.oBias) o = tf.add(o, layer.oBias);
+          [o] = addAdapterDeltas(tf, attended, [o], [pr.o], training) as [tfc.Tensor2D];
+          x = tf.add(x, o);
+          const h2 = rmsNorm(tf, x, layer.postNorm, config.rmsNormEps) as tfc.Tensor2D;
+          let gu: tfc.Tensor2D = tf.matMul(h2, layer.gateUp);
+          if (layer.gateUpBias) gu = tf.add(gu, layer.gateUpBias);
+          const [gate, up] = addAdapterDeltas(tf, h2, tf.split(gu, [I, I], 1) as tfc.Tensor2D[], [pr.gate, pr.up], training);
+          const act = tf.mul(silu(tf, gate as tfc.Tensor2D), up as tfc.Tensor2D) as tfc.Tensor2D;
+          let d: tfc.Tensor2D = tf.matMul(act, layer.down);
+          if (layer.downBias) d = tf.add(d, layer.downBias);
+          [d] = addAdapterDeltas(tf, act, [d], [pr.down], training) as [tfc.Tensor2D];
+          x = tf.add(x, d);
+          return x;
+        };
+        x = runLayer(tf, x, constants, body, { training, checkpoint: input.checkpoint ?? false, variables: adapterVariables(Object.values(pr)) });
       }
       let out = tf.reshape(x, [B, T, H]) as tfc.Tensor3D;
       if (input.lastOnly) out = tf.slice(out, [0, T - 1, 0], [B, 1, H]);

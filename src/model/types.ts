@@ -11,6 +11,8 @@ export type Tensor = tfc.Tensor;
  */
 export interface ProjectionAdapter {
   delta(x: tfc.Tensor2D, training: boolean): tfc.Tensor2D;
+  /** The adapter's trainable tensors (for gradient checkpointing). */
+  variables(): tfc.Variable[];
 }
 
 /** A linear projection the model exposes by its Hugging Face module path (e.g. model.layers.0.self_attn.q_proj). */
@@ -34,6 +36,8 @@ export interface ForwardInput {
   /** Only the last position's logits (generation). */
   lastOnly?: boolean;
   training?: boolean;
+  /** With training: recompute each layer in the backward pass instead of storing its activations. */
+  checkpoint?: boolean;
 }
 
 /** A causal language model in tfjs. All weights are frozen tensors; adapters hang off projections. */

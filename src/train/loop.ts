@@ -90,7 +90,7 @@ export async function trainLoop(params: TrainParams): Promise<TrainOutcome> {
       lora.dropoutClock.step = step;
       lora.dropoutClock.micro = i;
       const weights = Float32Array.from(batch.trained, (t) => (t && trainedTokens > 0 ? 1 / trainedTokens : 0));
-      const { value, grads: g } = tf.variableGrads(() => microBatchLoss(tf, model, batch, weights, true), variables);
+      const { value, grads: g } = tf.variableGrads(() => microBatchLoss(tf, model, batch, weights, true, config.gradient_checkpointing), variables);
       loss += (await value.data())[0] ?? Number.NaN;
       value.dispose();
       for (const [name, tensor] of Object.entries(g)) {
@@ -163,11 +163,12 @@ export async function trainLoop(params: TrainParams): Promise<TrainOutcome> {
 }
 
 /** The loss of one micro-batch: hidden states → chunked, weighted next-token cross-entropy. */
-function microBatchLoss(tf: Tf, model: CausalLM, batch: MicroBatch, weights: Float32Array, training: boolean): tfc.Scalar {
+function microBatchLoss(tf: Tf, model: CausalLM, batch: MicroBatch, weights: Float32Array, training: boolean, checkpoint = false): tfc.Scalar {
   const ids = tf.tensor2d(batch.ids, [batch.batch, batch.length], "int32");
   const hidden = model.hidden({
     ids,
     training,
+    checkpoint,
     ...(batch.packed ? { positions: batch.positions, segments: batch.segments } : {}),
   });
   const flat = tf.reshape(hidden, [batch.batch * batch.length, hidden.shape[2] ?? 0]) as tfc.Tensor2D;
