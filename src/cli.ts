@@ -11,7 +11,7 @@ export interface GlobalOptions {
 
 /** What the command line asked for; src/index.ts imports commands/<name> only when it runs. */
 export interface Invocation {
-  command: "pull" | "doctor" | "cache-ls" | "cache-rm" | "generate" | "eval" | "train" | "recipe-validate" | "recipe-schema" | "init" | "preview";
+  command: "pull" | "doctor" | "cache-ls" | "cache-rm" | "generate" | "eval" | "train" | "recipe-validate" | "recipe-schema" | "init" | "preview" | "reproduce" | "export";
   args: string[];
   options: Record<string, unknown>;
   globals: GlobalOptions;
@@ -69,6 +69,21 @@ export function buildProgram(version: string, run: (invocation: Invocation) => P
     .option("--resume", "continue the run in the output directory from its newest checkpoint", false)
     .option("--overwrite", "replace an existing run in the output directory", false)
     .action(dispatch("train"));
+
+  program
+    .command("export")
+    .description("export a run or checkpoint: a PEFT adapter with a model card, a merged model, or a GGUF adapter")
+    .argument("<run>", "run directory (or checkpoints/step-N)")
+    .addOption(new Option("--format <format>", "what to write").choices(["peft", "merged", "gguf"]).makeOptionMandatory())
+    .requiredOption("--out <dir>", "new directory to write")
+    .action(dispatch("export"));
+
+  program
+    .command("reproduce")
+    .description("re-run a training from its run.lock.json and check the adapter comes out identical")
+    .argument("<lock>", "run.lock.json of a finished run")
+    .option("--output <dir>", "run directory for the re-run (default: <run>-reproduce)")
+    .action(dispatch("reproduce"));
 
   program
     .command("preview")

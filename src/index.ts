@@ -20,6 +20,8 @@ const commands: Record<Invocation["command"], () => Promise<CommandModule>> = {
   "recipe-schema": () => import("./commands/recipe-schema.js"),
   init: () => import("./commands/init.js"),
   preview: () => import("./commands/preview.js"),
+  reproduce: () => import("./commands/reproduce.js"),
+  export: () => import("./commands/export.js"),
 };
 
 /** Flags needed to report an error that happens before commander has parsed anything. */

@@ -1,24 +1,7 @@
-import { mkdir, readdir, rename, rm } from "node:fs/promises";
-import { join, resolve } from "node:path";
-import { stringify } from "yaml";
-import { forcedBackend, loadBackend } from "../backend/load.js";
 import type { CommandContext } from "../context.js";
-import { prepareData } from "../data/prepare.js";
-import { Interrupted, UserError } from "../errors.js";
-import { tempSibling, writeFileAtomic } from "../io/atomic.js";
-import { resolveModelSource } from "../hub/model-source.js";
-import { resolveToken } from "../hub/token.js";
-import { attachLora } from "../lora/attach.js";
-import { savePeftAdapter, type BaseModelInfo } from "../lora/peft-save.js";
-import { loadModel } from "../model/load-model.js";
+import { UserError } from "../errors.js";
 import { loadRecipe } from "../recipe/load.js";
-import { loadTokenizer } from "../tokenizer/load.js";
-import { loadCheckpoint, newestCheckpoint, saveCheckpoint } from "../train/checkpoint.js";
-import { lossPlotSvg } from "../train/loss-plot.js";
-import { createOptimizer, trainLoop } from "../train/loop.js";
-import { MetricsFile } from "../train/metrics.js";
-import { trainProgress } from "../ui/train-progress.js";
-import { transferProgress } from "../ui/transfer-progress.js";
+import { runTraining } from "../train/run-training.js";
 
 interface TrainOptions {
   set?: string[];
@@ -30,139 +13,17 @@ interface TrainOptions {
 
 /** `finetune train <recipe.yaml>`: LoRA fine-tuning from a recipe, resumable, with metrics and a loss plot. */
 export async function run(context: CommandContext, args: string[], options: TrainOptions): Promise<void> {
-  const { reporter } = context;
   if (options.resume && options.overwrite) throw new UserError("--resume and --overwrite exclude each other: resume keeps the run, overwrite starts it again.");
   const maxSteps = options.maxSteps === undefined ? undefined : Number(options.maxSteps);
   if (maxSteps !== undefined && (!Number.isInteger(maxSteps) || maxSteps < 1)) throw new UserError(`--max-steps ${options.maxSteps} must be a whole number ≥ 1.`);
   const { recipe, baseDir } = await loadRecipe({ file: args[0] ?? "", sets: options.set, flags: { output: options.output, maxSteps } });
-
-  // 1. The output directory: never clobber a run unless asked.
-  const output = resolve(recipe.output);
-  const existing = await readdir(output).catch(() => null);
-  const resumeStep = options.resume ? await newestCheckpoint(output) : null;
-  if (options.resume && resumeStep === null) {
-    throw new UserError(`--resume: ${output} has no checkpoint to resume from${existing === null ? " (it does not exist)" : ""}; run without --resume to start.`);
-  }
-  if (existing && existing.length > 0 && !options.resume && !options.overwrite) {
-    throw new UserError(`output directory ${output} is not empty; use --resume to continue that run, --overwrite to replace it, or --output for a new directory.`);
-  }
-
-  // 2. Model files (pulled into the HF cache if needed), tokenizer, data.
-  const pullProgress = transferProgress(reporter);
-  const token = resolveToken({ env: context.env }).token;
-  const source = await resolveModelSource({ model: recipe.model, baseDir, env: context.env, token, signal: context.signal, onEvent: pullProgress.onEvent }).finally(() => pullProgress.finish());
-  const tokenizer = await loadTokenizer(source.dir);
-  const data = await prepareData({ recipe, baseDir, tokenizer, env: context.env, token, signal: context.signal, onPull: pullProgress.onEvent });
-  reporter.info(`data: ${data.trainSequences.length} training sequences, ${data.validationSequences.length} validation (format ${data.format}${data.formatDetected ? ", detected" : ""}); ${data.trainedTokens} trained tokens`);
-  if (data.truncated > 0) reporter.warn(`${data.truncated} example${data.truncated === 1 ? " was" : "s were"} longer than train.max_seq_len (${recipe.train.max_seq_len}) and truncated`);
-  if (data.untrained > 0) reporter.warn(`${data.untrained} example${data.untrained === 1 ? "" : "s"} had nothing left to train on after truncation and ${data.untrained === 1 ? "was" : "were"} dropped; raise train.max_seq_len to keep ${data.untrained === 1 ? "it" : "them"}`);
-
-  // 3. Backend and model; max_seq_len must fit the model's context.
-  const backend = await loadBackend({ forced: forcedBackend(context.globals.backend, context.env) });
-  const { tf } = backend;
-  const model = await loadModel(tf, source.dir);
-  if (recipe.train.max_seq_len > model.config.maxPositions) {
-    model.dispose();
-    throw new UserError(`train.max_seq_len ${recipe.train.max_seq_len} is above the model's context of ${model.config.maxPositions} tokens; lower it to ${model.config.maxPositions} or less.`);
-  }
-  const lora = attachLora(tf, model, {
-    r: recipe.lora.r,
-    alpha: recipe.lora.alpha,
-    dropout: recipe.lora.dropout,
-    targetModules: recipe.lora.target_modules,
-    layers: recipe.lora.layers,
-    rslora: recipe.lora.rslora,
-    seed: recipe.train.seed,
-  });
-  const base: BaseModelInfo = { nameOrPath: source.repo ?? source.dir, revision: source.sha };
-  const optimizer = createOptimizer(tf, recipe.train.weight_decay);
-  const perStep = recipe.train.batch_size * recipe.train.grad_accum;
-  const totalSteps = recipe.train.max_steps ?? Math.max(1, Math.ceil(((recipe.train.epochs ?? 1) * data.trainSequences.length) / perStep));
-  reporter.info(`model: ${base.nameOrPath}${base.revision ? `@${base.revision.slice(0, 12)}` : ""} on ${backend.label} · LoRA r=${recipe.lora.r} on ${lora.targetModules.join(", ")} (${lora.adapters.length} modules) · ${totalSteps} steps`);
-
-  // 4. Fresh run or resume: the run directory, metrics and optimizer state.
-  if (options.overwrite && existing && existing.length > 0) await rm(output, { recursive: true, force: true });
-  await mkdir(output, { recursive: true });
-  const metrics = new MetricsFile(output);
-  let resumeState = null;
-  if (resumeStep !== null) {
-    resumeState = await loadCheckpoint({ tf, output, step: resumeStep, lora, optimizer });
-    await metrics.restore(resumeStep);
-    reporter.info(`resuming from step ${resumeStep} (checkpoints/step-${resumeStep})`);
-  } else {
-    await writeFileAtomic(join(output, "metrics.jsonl"), "");
-  }
-  await writeFileAtomic(join(output, "recipe.resolved.yaml"), `# The recipe as this run resolved it (defaults filled in, overrides applied).\n${stringify(data.resolvedRecipe(output, source.repo === null ? source.dir : null))}`);
-  const plot = () => writeFileAtomic(join(output, "loss.svg"), lossPlotSvg(metrics.rows, `${base.nameOrPath} · LoRA r=${recipe.lora.r}`));
-
-  // 5. Train.
-  const progress = trainProgress(reporter, { totalSteps, startStep: resumeStep ?? 0 });
-  progress.start();
-  let outcome;
-  try {
-    outcome = await trainLoop({
-      tf,
-      model,
-      lora,
-      optimizer,
-      train: data.trainSequences,
-      validation: data.validationSequences,
-      config: recipe.train,
-      totalSteps,
-      padId: data.padId,
-      resume: resumeState,
-      signal: context.signal,
-      callbacks: {
-        onStep: async (row) => {
-          await metrics.append(row);
-          progress.step(row);
-        },
-        onEval: async (row, improved) => {
-          await metrics.append(row);
-          await plot();
-          progress.eval(row, improved);
-        },
-        onCheckpoint: async (state, reason) => {
-          const dir = await saveCheckpoint({ tf, output, lora, optimizer, state, config: model.config, base });
-          if (reason === "interrupt") progress.log(`checkpoint written: ${dir}`);
-        },
-        onLog: (message) => progress.log(message),
-      },
-    });
-  } catch (error) {
-    progress.stop();
-    if (error instanceof Interrupted) {
-      await plot();
-      throw new Interrupted(`${error.message}; a checkpoint was written. Resume with: finetune train ${args[0] ?? "<recipe>"} --resume${options.output ? ` --output ${options.output}` : ""}`);
-    }
-    throw error;
-  } finally {
-    progress.stop();
-  }
-
-  // 6. The final adapter, written whole or not at all, and the final plot.
-  const adapterDir = join(output, "adapter");
-  const temp = tempSibling(adapterDir);
-  await savePeftAdapter(tf, temp, lora, model.config, base);
-  await rm(adapterDir, { recursive: true, force: true });
-  await rename(temp, adapterDir);
-  await plot();
-  lora.dispose();
-  optimizer.dispose();
-  model.dispose();
-  const result = {
-    output,
-    steps: outcome.state.step,
-    stop_reason: outcome.stopReason,
-    train_loss: outcome.lastLoss,
-    val_loss: outcome.lastValLoss,
-    adapter: adapterDir,
-  };
-  reporter.result(result, (c) =>
+  const resumeHint = `finetune train ${args[0] ?? "<recipe>"} --resume${options.output ? ` --output ${options.output}` : ""}`;
+  const result = await runTraining({ context, recipe, baseDir, resume: options.resume ?? false, overwrite: options.overwrite ?? false, resumeHint });
+  context.reporter.result(result, (c) =>
     [
-      `${c.green("✓")} trained ${result.steps} steps${outcome.stopReason === "early_stopping" ? " (early stopping)" : ""}: train loss ${result.train_loss?.toFixed(4) ?? "–"}, validation loss ${result.val_loss?.toFixed(4) ?? "–"}`,
-      `adapter: ${adapterDir}`,
-      `loss curve: ${join(output, "loss.svg")}`,
+      `${c.green("✓")} trained ${result.steps} steps${result.stop_reason === "early_stopping" ? " (early stopping)" : ""}: train loss ${result.train_loss?.toFixed(4) ?? "–"}, validation loss ${result.val_loss?.toFixed(4) ?? "–"}`,
+      `adapter: ${result.adapter}`,
+      `loss curve: ${result.output}/loss.svg`,
     ].join("\n"),
   );
 }

@@ -217,7 +217,8 @@ export async function startHubServer(repos: FakeRepo[], options: { treePageSize?
     if (drop && drop.path === file.path && !range?.[2] && countDown(faults, "dropAfter")) {
       const part = body.subarray(0, drop.bytes);
       record.bytesSent = part.length;
-      res.write(part, () => res.destroy());
+      // Close gracefully (FIN, not RST) so the client surely receives the bytes sent before the cut.
+      res.write(part, () => res.socket?.end());
       return;
     }
     const stall = faults.stallAfter;

@@ -1,0 +1,68 @@
+import { dirname, join, resolve } from "node:path";
+import type { CommandContext } from "../context.js";
+import { errnoCode, RuntimeFailure, UserError } from "../errors.js";
+import { resolveModelSource } from "../hub/model-source.js";
+import { resolveToken } from "../hub/token.js";
+import { recipeSchema } from "../recipe/schema.js";
+import { modelFileHashes, readRunLock, sha256File } from "../train/lock.js";
+import { MetricsFile } from "../train/metrics.js";
+import { runTraining } from "../train/run-training.js";
+import { transferProgress } from "../ui/transfer-progress.js";
+
+/**
+ * `finetune reproduce <run.lock.json> [--output <dir>]`: checks the pinned data and model files, re-runs the
+ * training, and compares the new adapter's sha256 (same backend) or the losses (another backend).
+ */
+export async function run(context: CommandContext, args: string[], options: { output?: string }): Promise<void> {
+  const { reporter } = context;
+  const lockPath = resolve(args[0] ?? "");
+  const lock = await readRunLock(lockPath);
+  const runDir = dirname(lockPath);
+
+  // 1. The data must be byte-identical to what the run trained on.
+  for (const file of lock.data) {
+    const path = resolve(runDir, file.path);
+    const actual = await sha256File(path).catch((error: unknown) => {
+      if (errnoCode(error) === "ENOENT") throw new UserError(`data file ${path} (pinned in ${lockPath}) is missing; put it back to reproduce the run.`);
+      throw error;
+    });
+    if (actual !== file.sha256) {
+      throw new UserError(`data file ${path} has changed since the run (sha256 ${actual.slice(0, 12)}…, the lock pins ${file.sha256.slice(0, 12)}…); reproduce refuses to train on different data. Restore the file or train a new run.`);
+    }
+  }
+
+  // 2. Exactly the pinned model revision (pulled if not cached), with the same files.
+  const model = lock.model.repo ? `${lock.model.repo}@${lock.model.revision ?? "main"}` : resolve(runDir, lock.model.path ?? ".");
+  const progress = transferProgress(reporter);
+  const source = await resolveModelSource({ model, env: context.env, token: resolveToken({ env: context.env }).token, signal: context.signal, onEvent: progress.onEvent }).finally(() => progress.finish());
+  const hashes = new Map((await modelFileHashes(source.dir)).map((f) => [f.path, f.sha256]));
+  for (const file of lock.model.files) {
+    if (hashes.get(file.path) !== file.sha256) {
+      throw new UserError(`model file ${file.path} in ${source.dir} differs from the one the run used (${hashes.has(file.path) ? "different sha256" : "missing"}); reproduce needs the pinned files.`);
+    }
+  }
+
+  // 3. Train again with the locked recipe; data paths in it are relative to the original run directory.
+  const output = resolve(options.output ?? `${runDir}-reproduce`);
+  const parsed = recipeSchema.safeParse({ ...lock.recipe, model, output });
+  if (!parsed.success) throw new UserError(`${lockPath}: its recipe is not valid for this finetune version (${parsed.error.issues[0]?.message ?? ""}).`);
+  const result = await runTraining({ context, recipe: parsed.data, baseDir: runDir, resume: false, overwrite: false, resumeHint: `finetune train ${join(output, "recipe.resolved.yaml")} --resume` });
+
+  // 4. Compare: the adapter bytes on the same backend; the losses on another.
+  const sameBackend = result.backend === lock.backend.name;
+  const match = result.adapter_sha256 === lock.adapter_sha256;
+  const metrics = new MetricsFile(output);
+  await metrics.restore(Number.MAX_SAFE_INTEGER);
+  const losses = metrics.rows.flatMap((r) => (r.type === "train" ? [r.loss] : []));
+  const maxLossDifference = losses.reduce((max, loss, i) => Math.max(max, Math.abs(loss - (lock.train_losses[i] ?? Number.NaN))), 0);
+  reporter.result(
+    { match, adapter_sha256: result.adapter_sha256, expected_sha256: lock.adapter_sha256, output, backend: result.backend, expected_backend: lock.backend.name, max_loss_difference: maxLossDifference },
+    (c) =>
+      match
+        ? `${c.green("✓")} reproduced: the adapter is byte-identical (sha256 ${result.adapter_sha256.slice(0, 16)}…) · ${output}`
+        : sameBackend
+          ? `${c.red("✗")} the adapter differs (sha256 ${result.adapter_sha256.slice(0, 16)}… vs ${lock.adapter_sha256.slice(0, 16)}…) on the same backend · ${output}`
+          : `different backend (${result.backend}, the run used ${lock.backend.name}): adapters differ by float rounding; largest loss difference ${maxLossDifference.toExponential(2)} · ${output}`,
+  );
+  if (!match && sameBackend) throw new RuntimeFailure(`the re-run on ${result.backend} produced a different adapter; this should not happen — please report it with both run directories.`);
+}

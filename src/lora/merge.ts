@@ -1,0 +1,107 @@
+import { copyFile, mkdir, readdir } from "node:fs/promises";
+import { basename, join } from "node:path";
+import { UserError } from "../errors.js";
+import { openCheckpoint } from "../io/checkpoint.js";
+import { openSafetensors } from "../io/safetensors-read.js";
+import { writeSafetensors, type TensorToWrite } from "../io/safetensors-write.js";
+import { loraScale } from "./adapter.js";
+import { readAdapterConfig } from "./peft-load.js";
+
+/** Files a merged model folder carries over from the base unchanged. */
+const COPIED = /^(config\.json|generation_config\.json|tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|chat_template\.jinja|vocab\.json|merges\.txt|tokenizer\.model|model\.safetensors\.index\.json)$/;
+
+interface LoraPair {
+  a: Float32Array;
+  b: Float32Array;
+  r: number;
+  inFeatures: number;
+  outFeatures: number;
+}
+
+/**
+ * Folds an adapter into the base weights, W ← W + scale·B·A (GPT-2's Conv1D stores Wᵀ, so W ← W + (scale·B·A)ᵀ),
+ * shard by shard with the base's names, dtypes and sharding, and copies config, tokenizer and chat template.
+ */
+export async function mergeAdapter(params: { baseDir: string; adapterDir: string; out: string }): Promise<{ merged: number; files: string[] }> {
+  const config = await readAdapterConfig(params.adapterDir);
+  const scale = loraScale(config.lora_alpha, config.r, config.use_rslora ?? false);
+  const pairs = await readPairs(params.adapterDir, config.r);
+  const base = await openCheckpoint(params.baseDir);
+  const shardFiles = base.files;
+  await base.close();
+  await mkdir(params.out, { recursive: true });
+  const used = new Set<string>();
+  for (const file of shardFiles) {
+    const reader = await openSafetensors(file);
+    try {
+      const tensors: TensorToWrite[] = [];
+      for (const [name, entry] of reader.tensors) {
+        if (entry.dtype !== "F32" && entry.dtype !== "F16" && entry.dtype !== "BF16") {
+          throw new UserError(`${file}: tensor ${name} is ${entry.dtype}; merging supports F32/F16/BF16 checkpoints.`);
+        }
+        const data = await reader.readFloat32(name);
+        const module = moduleFor(name, pairs);
+        if (module) {
+          const pair = pairs.get(module) as LoraPair;
+          applyDelta(data, entry.shape, pair, scale, config.fan_in_fan_out ?? false, name);
+          used.add(module);
+        }
+        tensors.push({ name, dtype: entry.dtype, shape: entry.shape, data });
+      }
+      await writeSafetensors(join(params.out, basename(file)), tensors, reader.metadata);
+    } finally {
+      await reader.close();
+    }
+  }
+  const unused = [...pairs.keys()].filter((m) => !used.has(m));
+  if (unused.length > 0) throw new UserError(`the base model in ${params.baseDir} has no weight for ${unused.slice(0, 3).join(", ")}; is this adapter for another model?`);
+  for (const entry of await readdir(params.baseDir)) {
+    if (COPIED.test(entry)) await copyFile(join(params.baseDir, entry), join(params.out, entry));
+  }
+  return { merged: used.size, files: await readdir(params.out) };
+}
+
+async function readPairs(adapterDir: string, r: number): Promise<Map<string, LoraPair>> {
+  const reader = await openSafetensors(join(adapterDir, "adapter_model.safetensors"));
+  const pairs = new Map<string, LoraPair>();
+  try {
+    for (const name of reader.tensors.keys()) {
+      const match = /^base_model\.model\.(.+)\.lora_A(?:\.[^.]+)?\.weight$/.exec(name);
+      if (!match?.[1]) continue;
+      const module = match[1];
+      const bName = [...reader.tensors.keys()].find((n) => n.startsWith(`base_model.model.${module}.lora_B.`));
+      const aEntry = reader.tensors.get(name);
+      const bEntry = bName ? reader.tensors.get(bName) : undefined;
+      if (!aEntry || !bEntry || !bName) throw new UserError(`${adapterDir}: ${module} has lora_A but no lora_B.`);
+      pairs.set(module, { a: await reader.readFloat32(name), b: await reader.readFloat32(bName), r, inFeatures: aEntry.shape[1] ?? 0, outFeatures: bEntry.shape[0] ?? 0 });
+    }
+  } finally {
+    await reader.close();
+  }
+  return pairs;
+}
+
+/** The adapted module a base tensor belongs to (GPT-2 files may lack the `transformer.` prefix). */
+function moduleFor(tensor: string, pairs: Map<string, LoraPair>): string | null {
+  if (!tensor.endsWith(".weight")) return null;
+  const module = tensor.slice(0, -".weight".length);
+  if (pairs.has(module)) return module;
+  if (pairs.has(`transformer.${module}`)) return `transformer.${module}`;
+  return null;
+}
+
+function applyDelta(weight: Float32Array, shape: number[], pair: LoraPair, scale: number, fanInFanOut: boolean, name: string): void {
+  const { a, b, r, inFeatures: I, outFeatures: O } = pair;
+  const expected = fanInFanOut ? [I, O] : [O, I];
+  if (shape.join() !== expected.join()) {
+    throw new UserError(`${name} has shape [${shape.join(", ")}] but the adapter needs [${expected.join(", ")}]; this adapter was trained for a different base model.`);
+  }
+  for (let o = 0; o < O; o += 1) {
+    for (let i = 0; i < I; i += 1) {
+      let sum = 0;
+      for (let k = 0; k < r; k += 1) sum += (b[o * r + k] ?? 0) * (a[k * I + i] ?? 0);
+      const index = fanInFanOut ? i * O + o : o * I + i;
+      weight[index] = (weight[index] ?? 0) + scale * sum;
+    }
+  }
+}

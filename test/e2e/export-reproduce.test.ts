@@ -1,0 +1,141 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startHubServer, type FakeFile, type HubServer } from "../helpers/hub-server.js";
+import { cleanEnv, lastJson, runCli, tempDir } from "../helpers/run-cli.js";
+import { writeTinyCheckpoint } from "../helpers/tiny-checkpoint.js";
+
+const tmp = tempDir();
+let hub: HubServer;
+const filesOf = (dir: string): FakeFile[] => readdirSync(dir).map((path) => ({ path, content: readFileSync(join(dir, path)), lfs: path.endsWith(".safetensors") }));
+const env = () => cleanEnv({ HOME: join(tmp.path, "home"), HF_ENDPOINT: hub.url, HF_HUB_CACHE: join(tmp.path, "cache"), HF_TOKEN: "hf_exportTestSecret123" });
+
+/** A finished tiny run on a hub model; returns its directory. */
+async function trainRun(name: string, model: string, modules: string): Promise<string> {
+  const dir = join(tmp.path, name);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "t.jsonl"), ["a b c d e f", "g h i j k l", "m n o p q r"].map((text) => JSON.stringify({ text })).join("\n") + "\n");
+  writeFileSync(
+    join(dir, "recipe.yaml"),
+    `model: ${model}\ndata:\n  train: t.jsonl\n  validation: 0\nlora:\n  r: 4\n  alpha: 8\n  dropout: 0.0\n  target_modules: ${modules}\ntrain:\n  max_steps: 8\n  batch_size: 3\n  lr: 2.0e-2\n  save_every: 4\n  max_seq_len: 64\noutput: ${join(dir, "run")}\n`,
+  );
+  const result = await runCli(["train", join(dir, "recipe.yaml")], env());
+  expect(result.code, result.stderr).toBe(0);
+  return join(dir, "run");
+}
+
+let llamaRun: string;
+let gpt2Run: string;
+
+beforeAll(async () => {
+  const llama = join(tmp.path, "src-llama");
+  const gpt2 = join(tmp.path, "src-gpt2");
+  writeTinyCheckpoint(llama, { kind: "llama", seed: 71 });
+  writeTinyCheckpoint(gpt2, { kind: "gpt2", seed: 72 });
+  hub = await startHubServer([
+    { name: "tiny/llama", commits: [{ files: filesOf(llama) }] },
+    { name: "tiny/gpt2", commits: [{ files: filesOf(gpt2) }] },
+  ]);
+  llamaRun = await trainRun("llama", "tiny/llama", "all-linear");
+  gpt2Run = await trainRun("gpt2", "tiny/gpt2", "[c_attn, c_proj, c_fc]");
+});
+afterAll(async () => {
+  await hub.close();
+  tmp.cleanup();
+});
+
+describe("run.lock.json and finetune reproduce", () => {
+  it("pins versions, the model commit and files, data hashes, recipe, seed and adapter hash — no token or home path", () => {
+    const text = readFileSync(join(llamaRun, "run.lock.json"), "utf8");
+    const lock = JSON.parse(text) as Record<string, any>;
+    expect(lock).toMatchObject({ lock_version: 1, node: process.version, backend: { name: "wasm", tfjs: "4.22.0" }, seed: 42 });
+    expect(lock.model).toMatchObject({ repo: "tiny/llama", revision: hub.shas("tiny/llama")[0], path: null });
+    expect(lock.model.files.map((f: { path: string }) => f.path)).toEqual(["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]);
+    expect(lock.data).toEqual([{ path: "../t.jsonl", sha256: expect.stringMatching(/^[0-9a-f]{64}$/), records: 3, role: "train" }]);
+    expect(lock.recipe.train.max_steps).toBe(8);
+    expect(lock.train_losses).toHaveLength(8);
+    expect(text).not.toContain("hf_exportTestSecret123");
+    expect(text).not.toContain(homedir());
+    expect(text).not.toContain(tmp.path);
+  });
+
+  it("re-runs a finished run to a byte-identical adapter", async () => {
+    const result = await runCli(["reproduce", join(llamaRun, "run.lock.json"), "--output", join(tmp.path, "again"), "--json"], env());
+    expect(result.code, result.stderr).toBe(0);
+    const out = lastJson(result.stdout);
+    expect(out).toMatchObject({ match: true, output: join(tmp.path, "again") });
+    expect(out.adapter_sha256).toBe(out.expected_sha256);
+  });
+
+  it("refuses a modified dataset and a lock from a newer format, naming the file", async () => {
+    const dir = join(tmp.path, "mod");
+    mkdirSync(dir, { recursive: true });
+    const run = await trainRun("mod", "tiny/llama", "[q_proj]");
+    writeFileSync(join(tmp.path, "mod", "t.jsonl"), '{"text": "changed"}\n');
+    const changed = await runCli(["reproduce", join(run, "run.lock.json")], env());
+    expect(changed.code).toBe(2);
+    expect(changed.stderr).toContain(`data file ${join(tmp.path, "mod", "t.jsonl")} has changed since the run`);
+    const newer = join(tmp.path, "newer.json");
+    writeFileSync(newer, JSON.stringify({ ...JSON.parse(readFileSync(join(run, "run.lock.json"), "utf8")), lock_version: 99 }));
+    const future = await runCli(["reproduce", newer], env());
+    expect(future.code).toBe(2);
+    expect(future.stderr).toContain("uses lock format version 99, newer than this finetune reads (1)");
+  });
+});
+
+describe("finetune export", () => {
+  it("peft: adapter files plus a model card with base, sha, data hash, recipe, losses and loading instructions", async () => {
+    const out = join(tmp.path, "peft");
+    const result = await runCli(["export", llamaRun, "--format", "peft", "--out", out, "--json"], env());
+    expect(result.code, result.stderr).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(["README.md", "adapter_config.json", "adapter_model.safetensors"]);
+    expect(readFileSync(join(out, "adapter_model.safetensors")).equals(readFileSync(join(llamaRun, "adapter", "adapter_model.safetensors")))).toBe(true);
+    const card = readFileSync(join(out, "README.md"), "utf8");
+    const lock = JSON.parse(readFileSync(join(llamaRun, "run.lock.json"), "utf8")) as { data: Array<{ sha256: string }> };
+    for (const text of ["tiny/llama", hub.shas("tiny/llama")[0] ?? "?", lock.data[0]?.sha256 ?? "?", "PeftModel.from_pretrained", "vllm serve", "--lora adapter.gguf", "max_steps: 8", "final train loss"]) expect(card).toContain(text);
+  });
+
+  it("merged: eval loss of the merged model equals base + adapter (Llama and GPT-2 Conv1D)", async () => {
+    for (const [run, model] of [[llamaRun, "tiny/llama"], [gpt2Run, "tiny/gpt2"]] as const) {
+      const out = join(tmp.path, `merged-${model.replace("/", "-")}`);
+      const result = await runCli(["export", run, "--format", "merged", "--out", out], env());
+      expect(result.code, result.stderr).toBe(0);
+      expect(readdirSync(out)).toEqual(expect.arrayContaining(["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]));
+      const text = "a b c d e f g h i";
+      const withAdapter = lastJson((await runCli(["eval", "--model", model, "--adapter", join(run, "adapter"), "--text", text, "--json"], env())).stdout);
+      const merged = lastJson((await runCli(["eval", "--model", out, "--text", text, "--json"], env())).stdout);
+      const base = lastJson((await runCli(["eval", "--model", model, "--text", text, "--json"], env())).stdout);
+      expect(Math.abs((merged.loss as number) - (withAdapter.loss as number))).toBeLessThan(1e-5);
+      expect(Math.abs((merged.loss as number) - (base.loss as number))).toBeGreaterThan(1e-3);
+      const header = (path: string) => {
+        const st = readFileSync(path);
+        return JSON.parse(st.subarray(8, 8 + Number(st.readBigUInt64LE(0))).toString()) as Record<string, { dtype: string; shape: number[] }>;
+      };
+      const baseHeader = header(join(tmp.path, model === "tiny/llama" ? "src-llama" : "src-gpt2", "model.safetensors"));
+      const mergedHeader = header(join(out, "model.safetensors"));
+      for (const [name, entry] of Object.entries(baseHeader)) if (name !== "__metadata__") expect(mergedHeader[name]).toMatchObject({ dtype: entry.dtype, shape: entry.shape });
+    }
+  });
+
+  it("refuses a directory that is not a run, and an existing --out (untouched)", async () => {
+    const notRun = await runCli(["export", tmp.path, "--format", "peft", "--out", join(tmp.path, "x")], env());
+    expect(notRun.code).toBe(2);
+    expect(notRun.stderr).toContain("is not a finished run");
+    const existing = join(tmp.path, "exists");
+    mkdirSync(existing);
+    writeFileSync(join(existing, "keep.txt"), "keep");
+    const clash = await runCli(["export", llamaRun, "--format", "peft", "--out", existing], env());
+    expect(clash.code).toBe(2);
+    expect(clash.stderr).toContain("already exists");
+    expect(readdirSync(existing)).toEqual(["keep.txt"]);
+    expect(existsSync(join(tmp.path, "x"))).toBe(false);
+  });
+
+  it("exports a checkpoint directory too", async () => {
+    const out = join(tmp.path, "from-checkpoint");
+    const result = await runCli(["export", join(llamaRun, "checkpoints", "step-4"), "--format", "peft", "--out", out], env());
+    expect(result.code, result.stderr).toBe(0);
+    expect(readFileSync(join(out, "adapter_model.safetensors")).equals(readFileSync(join(llamaRun, "checkpoints", "step-4", "adapter", "adapter_model.safetensors")))).toBe(true);
+  });
+});
