@@ -3,6 +3,7 @@ import { dirname, join } from "node:path";
 import { UserError } from "../errors.js";
 import { BACKEND_NAMES, CANDIDATES, type BackendAttempt, type BackendCandidate, type BackendName } from "./candidates.js";
 import { explainLoadError } from "./explain-load-error.js";
+import { guardWasmAllocations } from "./wasm-guard.js";
 import { registerWasmMatMul } from "./wasm-matmul.js";
 
 import type { Tf } from "../model/types.js";
@@ -86,6 +87,7 @@ let wasmKernelsInstalled = false;
 function installWasmKernels(tf: Tf): void {
   if (wasmKernelsInstalled) return;
   registerWasmMatMul(tf);
+  guardWasmAllocations(tf);
   wasmKernelsInstalled = true;
 }
 

@@ -13,6 +13,8 @@ export interface TrainRow {
   /** Input tokens (padding excluded) processed per second in this step. */
   tokens_per_second: number;
   elapsed: number;
+  /** Peak memory so far: the wasm heap on the wasm backend, else the process's peak resident set. */
+  peak_memory_mb?: number;
 }
 
 export interface EvalRow {

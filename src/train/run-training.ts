@@ -2,6 +2,7 @@ import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { stringify } from "yaml";
 import { forcedBackend, loadBackend } from "../backend/load.js";
+import { wasmHeapBytes } from "../backend/wasm-guard.js";
 import type { CommandContext } from "../context.js";
 import type { Recipe } from "../recipe/schema.js";
 import { prepareData } from "../data/prepare.js";
@@ -11,7 +12,8 @@ import { resolveModelSource } from "../hub/model-source.js";
 import { resolveToken } from "../hub/token.js";
 import { attachLora } from "../lora/attach.js";
 import { savePeftAdapter, type BaseModelInfo } from "../lora/peft-save.js";
-import { loadModel } from "../model/load-model.js";
+import { loadModel, readModelConfig } from "../model/load-model.js";
+import { checkMemoryBudget } from "./memory-check.js";
 import { loadTokenizer } from "../tokenizer/load.js";
 import { loadCheckpoint, newestCheckpoint, saveCheckpoint } from "./checkpoint.js";
 import { writeRunLock } from "./lock.js";
@@ -76,6 +78,8 @@ export async function runTraining(params: RunTrainingParams): Promise<TrainingRe
   // 3. Backend and model; max_seq_len must fit the model's context.
   const backend = await loadBackend({ forced: forcedBackend(context.globals.backend, context.env) });
   const { tf } = backend;
+  // Refuse, with what would fit, before loading anything big: tfjs-backend-wasm corrupts memory past its 4 GB heap.
+  checkMemoryBudget({ config: await readModelConfig(source.dir), recipe, backend: backend.backend, label: backend.label, longest: Math.max(1, ...data.trainSequences.map((s) => s.ids.length)) });
   const model = await loadModel(tf, source.dir);
   if (recipe.train.max_seq_len > model.config.maxPositions) {
     model.dispose();
@@ -130,6 +134,8 @@ export async function runTraining(params: RunTrainingParams): Promise<TrainingRe
       signal: context.signal,
       callbacks: {
         onStep: async (row) => {
+          const peak = wasmHeapBytes(tf) ?? process.resourceUsage().maxRSS * 1024;
+          row.peak_memory_mb = Math.round(peak / 1e6);
           await metrics.append(row);
           progress.step(row);
         },

@@ -179,7 +179,8 @@ describe("finetune train: bad input gets a clear message, exit 2, nothing overwr
     writeFileSync(join(dir, "r.yaml"), yaml);
     return join(dir, "r.yaml");
   };
-  const ok = (extra = "") => `model: tiny/llama\ndata:\n  train: t.jsonl\n  validation: 0\ntrain:\n  max_steps: 2\n  max_seq_len: 64\n${extra}output: run-bad\n`;
+  let runs = 0;
+  const ok = (extra = "") => `model: tiny/llama\ndata:\n  train: t.jsonl\n  validation: 0\ntrain:\n  max_steps: 2\n  max_seq_len: 64\n${extra}output: ${join(tmp.path, `run-bad-${(runs += 1)}`)}\n`;
 
   it.each([
     ["malformed YAML", "model: [x\ndata: {\n", /r\.yaml is not valid YAML:\n\s+.*r\.yaml:\d+:\d+:/],
@@ -222,6 +223,13 @@ describe("finetune train: bad input gets a clear message, exit 2, nothing overwr
     expect(result.code, result.stderr).toBe(2);
     expect(result.stderr).toContain(message);
     expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it("refuses a run that would not fit the wasm heap, saying what would fit", async () => {
+    const dir = base();
+    const result = await runCli(["train", recipeWith(dir, ok().replace("max_steps: 2", "max_steps: 2\n  batch_size: 30000\n  gradient_checkpointing: false"))], env());
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/this run needs about [\d.]+ GB on the wasm backend, whose limit is 4\.0 GB .*What would fit: train\.batch_size \d+ .*; or the tensorflow backend/);
   });
 
   it("refuses a non-empty output directory and leaves it untouched", async () => {
