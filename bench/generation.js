@@ -9,7 +9,7 @@ const PROMPT = 128;
 const DECODE = 32;
 
 /** Prefill and decode throughput, load time and peak RSS for a SmolLM2-135M-shaped model on the current backend. */
-export async function generationBench() {
+export async function generationBench(machine = {}) {
   const dir = mkdtempSync(join(tmpdir(), "finetune-bench-"));
   try {
     await writeSmolLmShaped(dir);
@@ -40,11 +40,13 @@ export async function generationBench() {
     cache.dispose();
     model.dispose();
     const rssMb = process.resourceUsage().maxRSS / 1024;
+    const weightBytes = 4 * model.parameterCount;
     return [
       `## generation: SmolLM2-135M shapes (random BF16 weights), backend ${backend.label}`,
       `load                ${loadSeconds.toFixed(2)} s (${(model.parameterCount / 1e6).toFixed(1)} M parameters)`,
       `prefill (${PROMPT} tok)   ${(PROMPT / prefillSeconds).toFixed(1)} tok/s`,
-      `decode (${DECODE} tok)     ${(DECODE / decodeSeconds).toFixed(1)} tok/s`,
+      `decode (${DECODE} tok)     ${(DECODE / decodeSeconds).toFixed(1)} tok/s` +
+        (machine.bandwidth ? ` · bandwidth bound ${(machine.bandwidth * 1e9 / weightBytes).toFixed(1)} tok/s (${(weightBytes / 1e6).toFixed(0)} MB of float32 weights read per token) · ${((100 * (DECODE / decodeSeconds)) / (machine.bandwidth * 1e9 / weightBytes)).toFixed(0)}% of it` : ""),
       `peak RSS            ${rssMb.toFixed(0)} MB`,
       "",
     ];

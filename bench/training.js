@@ -45,7 +45,7 @@ async function measure(tf, model, { batch, targets, steps }) {
 }
 
 /** Training throughput on SmolLM2-135M shapes: tokens/s and effective GFLOP/s (4 × matmul params × tokens/s). */
-export async function trainingBench() {
+export async function trainingBench(machine = {}) {
   const dir = mkdtempSync(join(tmpdir(), "finetune-bench-"));
   try {
     await writeSmolLmShaped(dir);
@@ -56,8 +56,9 @@ export async function trainingBench() {
     const steps = Number(process.env.BENCH_TRAIN_STEPS ?? 2);
     for (const [batch, targets] of [[1, ["q_proj", "v_proj"]], [4, ["q_proj", "v_proj"]], [1, "all-linear"]]) {
       const tps = await measure(backend.tf, model, { batch, targets, steps });
-      console.error(`  measured batch ${batch} ${targets}: ${tps.toFixed(1)} tok/s, wasm/js bytes ${backend.tf.memory().numBytes}`);
-      lines.push(`batch ${batch}, ${Array.isArray(targets) ? targets.join("+") : targets}: ${tps.toFixed(1)} tok/s · ${((4 * params * tps) / 1e9).toFixed(1)} GFLOP/s · peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
+      const gflops = (4 * params * tps) / 1e9;
+      const ratio = machine.peak ? ` · ${((100 * gflops) / machine.peak).toFixed(0)}% of the ${machine.peak.toFixed(0)} GFLOP/s peak` : "";
+      lines.push(`batch ${batch}, ${Array.isArray(targets) ? targets.join("+") : targets}: ${tps.toFixed(1)} tok/s · ${gflops.toFixed(1)} GFLOP/s effective${ratio} · peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
     }
     model.dispose();
     lines.push("");

@@ -4,7 +4,8 @@ import { UserError } from "../errors.js";
 import { BACKEND_NAMES, CANDIDATES, type BackendAttempt, type BackendCandidate, type BackendName } from "./candidates.js";
 import { explainLoadError } from "./explain-load-error.js";
 import { guardWasmAllocations } from "./wasm-guard.js";
-import { registerWasmMatMul } from "./wasm-matmul.js";
+import type { MatmulPath } from "./native-matmul.js";
+import { registeredMatmulPath, registerWasmMatMul } from "./wasm-matmul.js";
 
 import type { Tf } from "../model/types.js";
 
@@ -14,6 +15,8 @@ export interface LoadedBackend {
   label: string;
   /** Every candidate tried before (and including) the one that loaded. */
   attempts: BackendAttempt[];
+  /** On wasm: which matmul runs (the native GEMM addon or XNNPACK) and why. */
+  matmul: MatmulPath | null;
 }
 
 const require = createRequire(import.meta.url);
@@ -38,7 +41,7 @@ export async function loadBackend(params: { forced?: BackendName | undefined }):
   for (const candidate of candidates) {
     const attempt = await tryCandidate(tf, candidate);
     attempts.push(attempt);
-    if (attempt.loaded) return { tf, backend: candidate.backend, label: candidate.label, attempts };
+    if (attempt.loaded) return { tf, backend: candidate.backend, label: candidate.label, attempts, matmul: candidate.backend === "wasm" ? registeredMatmulPath() : null };
   }
   const why = attempts.map((a) => `${a.label}: ${a.reason ?? "failed"}`).join("; ");
   if (params.forced) {

@@ -22,6 +22,7 @@ export async function run(context: CommandContext): Promise<void> {
   } catch (error) {
     selectedError = error instanceof Error ? error.message : String(error);
   }
+  const matmul = (await import("../backend/native-matmul.js")).matmulPath();
   const cudaLoaded = backends.some((b) => b.label === "tensorflow (CUDA)" && b.loaded);
   const gpus = cudaLoaded ? await listNvidiaGpus() : [];
   const root = cacheRoot(undefined, env);
@@ -48,6 +49,7 @@ export async function run(context: CommandContext): Promise<void> {
     backends: backends.map((b) => ({ name: b.label, backend: b.backend, package: b.package, version: b.version, loaded: b.loaded, ...(b.reason ? { reason: b.reason } : {}) })),
     selected,
     ...(selectedError ? { selected_error: selectedError } : {}),
+    matmul,
     gpus,
     cache: { path: root, repos: scan.repos.length, size_bytes: scan.size },
     token,
@@ -77,6 +79,7 @@ type Report = {
   backends: Array<{ name: string; package: string; version: string | null; loaded: boolean; reason?: string }>;
   selected: string | null;
   selected_error?: string;
+  matmul: { path: string; reason: string };
   gpus: string[];
   cache: { path: string; repos: number; size_bytes: number };
   token: { configured: boolean; source: string; valid: boolean };
@@ -92,6 +95,7 @@ function human(c: ChalkInstance, r: Report): string {
     "backends:",
     ...r.backends.map((b) => `  ${b.loaded ? ok : no} ${b.name.padEnd(18)} ${b.package}${b.version ? `@${b.version}` : ""}${b.reason ? `: ${b.reason}` : ""}`),
     `  selected: ${r.selected ?? c.red(r.selected_error ?? "none")}`,
+    `matmul on wasm: ${r.matmul.path} — ${r.matmul.reason}`,
     `GPUs: ${r.gpus.length ? r.gpus.join("; ") : "none seen by the tensorflow backend"}`,
     `HF cache: ${r.cache.path} · ${r.cache.repos} repos · ${formatBytes(r.cache.size_bytes)}`,
     `token: ${r.token.valid ? (r.token.configured ? `configured (${r.token.source})` : "not configured (set HF_TOKEN for gated or private repos)") : c.red("HF_TOKEN or the token file is malformed: tokens start with hf_")}`,

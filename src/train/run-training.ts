@@ -100,6 +100,8 @@ export async function runTraining(params: RunTrainingParams): Promise<TrainingRe
   const totalSteps = recipe.train.max_steps ?? Math.max(1, Math.ceil(((recipe.train.epochs ?? 1) * data.trainSequences.length) / perStep));
   reporter.info(`model: ${base.nameOrPath}${base.revision ? `@${base.revision.slice(0, 12)}` : ""} on ${backend.label} · LoRA r=${recipe.lora.r} on ${lora.targetModules.join(", ")} (${lora.adapters.length} modules) · ${totalSteps} steps`);
 
+  if (backend.matmul) reporter.info(`matmul: ${backend.matmul.path} — ${backend.matmul.reason}`);
+
   // 4. Fresh run or resume: the run directory, metrics and optimizer state.
   if (options.overwrite && existing && existing.length > 0) await rm(output, { recursive: true, force: true });
   await mkdir(output, { recursive: true });

@@ -1,0 +1,30 @@
+// Batched row-major fp32 GEMM: C_i = op(A_i) * op(B_i) for i < batch.
+#pragma once
+
+#include <cstdint>
+
+namespace finetune {
+
+struct GemmArgs {
+  const float* a;
+  const float* b;
+  float* c;
+  int64_t m, n, k;
+  bool trans_a, trans_b;
+  int64_t batch;
+  // In elements; 0 repeats the same matrix for every batch (broadcast).
+  int64_t stride_a, stride_b, stride_c;
+};
+
+enum class Kernel { OpenBlas, Accelerate, Avx2Fma, Portable };
+
+const char* kernel_name(Kernel kernel);
+
+// The kernel and thread count chosen once, at first use, from the build, the CPU and the environment.
+Kernel active_kernel();
+int thread_count();
+
+// Overwrites every C_i (also when k == 0). May throw std::bad_alloc or std::system_error.
+void sgemm(const GemmArgs& args);
+
+}  // namespace finetune
