@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, rename, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdir, open, rename, rm, symlink, writeFile, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
 
 /** A sibling temp name, unique per call, so concurrent writers never share one. */
@@ -30,5 +30,32 @@ export async function symlinkAtomic(target: string, path: string): Promise<void>
   } catch (error) {
     await rm(temp, { force: true });
     throw error;
+  }
+}
+
+/** Streams a file into a temp sibling and renames it into place; a failure leaves nothing behind. */
+export async function writeStreamAtomic(path: string, write: (handle: FileHandle) => Promise<void>): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const temp = tempSibling(path);
+  try {
+    const handle = await open(temp, "w");
+    try {
+      await write(handle);
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, path);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+}
+
+/** Writes all of `bytes`, in pieces below Node's 2 GiB limit per write. */
+export async function writeAll(handle: FileHandle, bytes: Uint8Array): Promise<void> {
+  let done = 0;
+  while (done < bytes.byteLength) {
+    const { bytesWritten } = await handle.write(bytes, done, Math.min(bytes.byteLength - done, 1 << 30));
+    done += bytesWritten;
   }
 }

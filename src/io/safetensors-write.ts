@@ -1,7 +1,4 @@
-import { mkdir, open, rename, rm } from "node:fs/promises";
-import type { FileHandle } from "node:fs/promises";
-import { dirname } from "node:path";
-import { tempSibling } from "./atomic.js";
+import { writeAll, writeStreamAtomic } from "./atomic.js";
 import { f32ToBf16, f32ToF16, toLeBytes } from "./dtype.js";
 import { DTYPE_SIZE } from "./safetensors-header.js";
 
@@ -13,30 +10,16 @@ export interface TensorToWrite {
   data: Float32Array;
 }
 
-/** Largest single write; Node refuses writes over 2 GiB. */
-const MAX_WRITE = 1 << 30;
-
 /**
  * Writes a safetensors file atomically (temp file + rename), one tensor at a time, so the converted model is
  * never built as one buffer. Tensors are laid out sorted by name.
  */
 export async function writeSafetensors(path: string, tensors: TensorToWrite[], metadata?: Record<string, string>): Promise<void> {
   const { header, ordered } = planLayout(tensors, metadata);
-  await mkdir(dirname(path), { recursive: true });
-  const temp = tempSibling(path);
-  try {
-    const handle = await open(temp, "w");
-    try {
-      await writeAll(handle, header);
-      for (const tensor of ordered) await writeAll(handle, encodeTensor(tensor));
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, path);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
+  await writeStreamAtomic(path, async (handle) => {
+    await writeAll(handle, header);
+    for (const tensor of ordered) await writeAll(handle, encodeTensor(tensor));
+  });
 }
 
 /** The whole file in memory: for tests and small files. */
@@ -99,10 +82,3 @@ function encodeTensor(tensor: TensorToWrite): Uint8Array {
   return toLeBytes(tensor.data);
 }
 
-async function writeAll(handle: FileHandle, bytes: Uint8Array): Promise<void> {
-  let done = 0;
-  while (done < bytes.byteLength) {
-    const { bytesWritten } = await handle.write(bytes, done, Math.min(bytes.byteLength - done, MAX_WRITE));
-    done += bytesWritten;
-  }
-}

@@ -68,20 +68,28 @@ export function attachLora(tf: Tf, model: CausalLM, spec: LoraSpec): LoraSet {
     projection.adapter = adapter;
     return { name: projection.name, projection, adapter };
   });
+  return loraSet(spec, adapters, clock);
+}
+
+/** Wraps attached adapters as a LoraSet (used for trained and for loaded adapters). */
+export function loraSet(spec: LoraSpec, adapters: AttachedLora[], clock = { step: 0, micro: 0 }): LoraSet {
   return {
     spec,
     adapters,
     targetModules: [...new Set(adapters.map((a) => shortName(a.name)))].sort(),
     dropoutClock: clock,
     variables: () => adapters.flatMap((a) => [a.adapter.a, a.adapter.b]),
-    dispose: () => {
-      for (const a of adapters) {
-        a.projection.adapter = null;
-        a.adapter.a.dispose();
-        a.adapter.b.dispose();
-      }
-    },
+    dispose: () => detachAdapters(adapters),
   };
+}
+
+/** Removes adapters from their projections and frees their tensors. */
+export function detachAdapters(adapters: AttachedLora[]): void {
+  for (const a of adapters) {
+    a.projection.adapter = null;
+    a.adapter.a.dispose();
+    a.adapter.b.dispose();
+  }
 }
 
 /** A 32-bit seed from a base seed and a label (FNV-1a), so each module and step gets its own stream. */

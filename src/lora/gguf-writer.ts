@@ -1,7 +1,4 @@
-import { mkdir, open, rename, rm } from "node:fs/promises";
-import type { FileHandle } from "node:fs/promises";
-import { dirname } from "node:path";
-import { tempSibling } from "../io/atomic.js";
+import { writeAll, writeStreamAtomic } from "../io/atomic.js";
 import { toLeBytes } from "../io/dtype.js";
 
 /** A metadata value with its GGUF type (the type is part of the file: float32 and uint32 read differently). */
@@ -103,26 +100,15 @@ export function serializeGguf(contents: GgufContents): Uint8Array {
 /** Writes a GGUF file atomically (temp file in the same directory, then rename), one tensor at a time. */
 export async function writeGguf(path: string, contents: GgufContents): Promise<void> {
   const { header } = planGguf(contents);
-  await mkdir(dirname(path), { recursive: true });
-  const temp = tempSibling(path);
-  try {
-    const handle = await open(temp, "w");
-    try {
-      await writeAll(handle, header);
-      for (const tensor of contents.tensors) {
-        const bytes = toLeBytes(tensor.data);
-        await writeAll(handle, bytes);
-        // Zero padding after every tensor, so the next one (and the file end) stays aligned, as gguf-py does.
-        await writeAll(handle, new Uint8Array(alignUp(bytes.byteLength) - bytes.byteLength));
-      }
-    } finally {
-      await handle.close();
+  await writeStreamAtomic(path, async (handle) => {
+    await writeAll(handle, header);
+    for (const tensor of contents.tensors) {
+      const bytes = toLeBytes(tensor.data);
+      await writeAll(handle, bytes);
+      // Zero padding after every tensor, so the next one (and the file end) stays aligned, as gguf-py does.
+      await writeAll(handle, new Uint8Array(alignUp(bytes.byteLength) - bytes.byteLength));
     }
-    await rename(temp, path);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
+  });
 }
 
 export function alignUp(n: number, alignment = GGUF_ALIGNMENT): number {
@@ -227,10 +213,3 @@ class ByteSink {
   }
 }
 
-async function writeAll(handle: FileHandle, bytes: Uint8Array): Promise<void> {
-  let done = 0;
-  while (done < bytes.byteLength) {
-    const { bytesWritten } = await handle.write(bytes, done, Math.min(bytes.byteLength - done, 1 << 30));
-    done += bytesWritten;
-  }
-}

@@ -6,7 +6,7 @@ import { openSafetensors } from "../io/safetensors-read.js";
 import type { CausalLM, Tf } from "../model/types.js";
 import type * as tfc from "@tensorflow/tfjs-core";
 import { LoraAdapter, loraScale } from "./adapter.js";
-import { layerOf, shortName, type LoraSet } from "./attach.js";
+import { detachAdapters, layerOf, loraSet, shortName, type LoraSet } from "./attach.js";
 
 const adapterConfigSchema = z
   .object({
@@ -101,37 +101,20 @@ export async function loadPeftAdapter(tf: Tf, model: CausalLM, dir: string): Pro
       adapters.push({ name: module, projection, adapter });
     }
   } catch (error) {
-    for (const a of adapters) {
-      a.projection.adapter = null;
-      a.adapter.a.dispose();
-      a.adapter.b.dispose();
-    }
+    detachAdapters(adapters);
     throw error;
   } finally {
     await reader.close();
   }
   const layers = [...new Set(adapters.map((a) => layerOf(a.name)))].sort((x, y) => x - y);
-  return {
-    config,
-    spec: {
-      r: config.r,
-      alpha: config.lora_alpha,
-      dropout: config.lora_dropout ?? 0,
-      targetModules: [...new Set(adapters.map((a) => shortName(a.name)))].sort(),
-      layers: layers.length === model.config.numLayers ? "all" : layers,
-      rslora: config.use_rslora ?? false,
-      seed: 0,
-    },
-    adapters,
+  const spec = {
+    r: config.r,
+    alpha: config.lora_alpha,
+    dropout: config.lora_dropout ?? 0,
     targetModules: [...new Set(adapters.map((a) => shortName(a.name)))].sort(),
-    dropoutClock: { step: 0, micro: 0 },
-    variables: () => adapters.flatMap((a) => [a.adapter.a, a.adapter.b]),
-    dispose: () => {
-      for (const a of adapters) {
-        a.projection.adapter = null;
-        a.adapter.a.dispose();
-        a.adapter.b.dispose();
-      }
-    },
+    layers: layers.length === model.config.numLayers ? ("all" as const) : layers,
+    rslora: config.use_rslora ?? false,
+    seed: 0,
   };
+  return { ...loraSet(spec, adapters), config };
 }

@@ -1,10 +1,9 @@
 import type * as tfc from "@tensorflow/tfjs-core";
 import type { Gpt2Config } from "./config.js";
 import { attentionMask, groupedAttention } from "./attention.js";
-import { KvCache } from "./kv-cache.js";
 import { runLayer, type LayerBody } from "./layer-runner.js";
 import { adapterVariables, addAdapterDeltas } from "./linear.js";
-import { defaultPositions } from "./llama.js";
+import { assembleModel, defaultPositions } from "./assemble.js";
 import { geluNew, layerNorm } from "./ops.js";
 import type { CausalLM, ForwardInput, Projection, ProjectionAdapter, Tf } from "./types.js";
 import type { WeightReader } from "./weight-reader.js";
@@ -98,14 +97,7 @@ export async function loadGpt2(tf: Tf, config: Gpt2Config, reader: WeightReader)
           const q4 = heads(tf.mul(q as tfc.Tensor2D, scale));
           let k4 = heads(k as tfc.Tensor2D);
           let v4 = heads(v as tfc.Tensor2D);
-          if (input.cache) {
-            const previous = input.cache.get(l);
-            if (previous) {
-              k4 = tf.concat([previous.k, k4], 2);
-              v4 = tf.concat([previous.v, v4], 2);
-            }
-            input.cache.set(tf, l, k4, v4);
-          }
+          if (input.cache) ({ k: k4, v: v4 } = input.cache.append(tf, l, k4, v4));
           const attended = groupedAttention(tf, q4, k4, v4, c[0] ?? null);
           const x1 = tf.add(x, dense(attended, block.proj, block.projections.proj, training));
           const h2 = layerNorm(tf, x1, block.ln2[0], block.ln2[1], eps) as tfc.Tensor2D;
@@ -122,23 +114,5 @@ export async function loadGpt2(tf: Tf, config: Gpt2Config, reader: WeightReader)
     return result;
   };
 
-  const lmHead = (h: tfc.Tensor2D): tfc.Tensor2D => tf.matMul(h, wte, false, true);
-  return {
-    config,
-    hidden,
-    lmHead,
-    forward: (input) =>
-      tf.tidy(() => {
-        const h = hidden(input);
-        const [B = 1, T = 1] = h.shape;
-        return tf.reshape(lmHead(tf.reshape(h, [B * T, E])), [B, T, V]) as tfc.Tensor3D;
-      }),
-    lmHeadWeight: wte,
-    newCache: () => new KvCache(config.numLayers),
-    projections,
-    parameterCount: tensors.reduce((sum, t) => sum + t.size, 0),
-    dispose: () => {
-      for (const t of tensors) t.dispose();
-    },
-  };
+  return assembleModel({ tf, config, hidden, lmHeadWeight: wte, projections, tensors });
 }

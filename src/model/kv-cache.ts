@@ -25,6 +25,15 @@ export class KvCache {
     this.values[layer] = tf.keep(v);
   }
 
+  /** Appends this step's keys/values [B, kvHeads, T, hd] to a layer's and returns all of them (past + new). */
+  append(tf: { keep<T extends tfc.Tensor>(t: T): T; concat<T extends tfc.Tensor>(tensors: T[], axis: number): T }, layer: number, k: tfc.Tensor4D, v: tfc.Tensor4D): { k: tfc.Tensor4D; v: tfc.Tensor4D } {
+    const previous = this.get(layer);
+    const keys = previous ? tf.concat([previous.k, k], 2) : k;
+    const values = previous ? tf.concat([previous.v, v], 2) : v;
+    this.set(tf, layer, keys, values);
+    return { k: keys, v: values };
+  }
+
   /** Frees the tensors replaced during the last step; the model calls it after each forward. */
   commit(newLength: number): void {
     for (const tensor of this.stale) tensor.dispose();

@@ -1,7 +1,7 @@
 import type * as tfc from "@tensorflow/tfjs-core";
 import type { LlamaConfig } from "./config.js";
 import { attentionMask, groupedAttention } from "./attention.js";
-import { KvCache } from "./kv-cache.js";
+import { assembleModel, defaultPositions } from "./assemble.js";
 import { runLayer, type LayerBody } from "./layer-runner.js";
 import { adapterVariables, addAdapterDeltas, fusedProjection, transposeInto } from "./linear.js";
 import { applyRope, rmsNorm, silu } from "./ops.js";
@@ -126,14 +126,7 @@ export async function loadLlama(tf: Tf, config: LlamaConfig, reader: WeightReade
           const q4 = tf.transpose(tf.mul(applyRope(tf, tf.reshape(q as tfc.Tensor2D, [B, T, numHeads, hd]), cos, sin), scale), [0, 2, 1, 3]) as tfc.Tensor4D;
           let k4 = tf.transpose(applyRope(tf, tf.reshape(k as tfc.Tensor2D, [B, T, numKvHeads, hd]), cos, sin), [0, 2, 1, 3]) as tfc.Tensor4D;
           let v4 = tf.transpose(tf.reshape(v as tfc.Tensor2D, [B, T, numKvHeads, hd]), [0, 2, 1, 3]) as tfc.Tensor4D;
-          if (input.cache) {
-            const previous = input.cache.get(l);
-            if (previous) {
-              k4 = tf.concat([previous.k, k4], 2);
-              v4 = tf.concat([previous.v, v4], 2);
-            }
-            input.cache.set(tf, l, k4, v4);
-          }
+          if (input.cache) ({ k: k4, v: v4 } = input.cache.append(tf, l, k4, v4));
           const attended = groupedAttention(tf, q4, k4, v4, l >= config.slidingWindowFromLayer ? window : full);
           let o: tfc.Tensor2D = tf.matMul(attended, layer.o);
           if (layer.oBias) o = tf.add(o, layer.oBias);
@@ -160,30 +153,5 @@ export async function loadLlama(tf: Tf, config: LlamaConfig, reader: WeightReade
     return result;
   };
 
-  const lmHeadFn = (h: tfc.Tensor2D): tfc.Tensor2D => tf.matMul(h, lmHead, false, true);
-  return {
-    config,
-    hidden,
-    lmHead: lmHeadFn,
-    forward: (input) =>
-      tf.tidy(() => {
-        const h = hidden(input);
-        const [B = 1, T = 1] = h.shape;
-        return tf.reshape(lmHeadFn(tf.reshape(h, [B * T, H])), [B, T, V]) as tfc.Tensor3D;
-      }),
-    lmHeadWeight: lmHead,
-    newCache: () => new KvCache(config.numLayers),
-    projections,
-    parameterCount: tensors.reduce((sum, t) => sum + t.size, 0),
-    dispose: () => {
-      for (const t of tensors) t.dispose();
-    },
-  };
-}
-
-/** Positions past..past+T-1 for every row, flattened [B·T]. */
-export function defaultPositions(batch: number, length: number, past: number): Int32Array {
-  const out = new Int32Array(batch * length);
-  for (let b = 0; b < batch; b += 1) for (let t = 0; t < length; t += 1) out[b * length + t] = past + t;
-  return out;
+  return assembleModel({ tf, config, hidden, lmHeadWeight: lmHead, projections, tensors });
 }

@@ -68,6 +68,14 @@ describe("run.lock.json and finetune reproduce", () => {
     expect(out.adapter_sha256).toBe(out.expected_sha256);
   });
 
+  it("on another backend, reports the largest loss difference instead of demanding identical bytes", async () => {
+    const result = await runCli(["reproduce", join(llamaRun, "run.lock.json"), "--output", join(tmp.path, "on-cpu"), "--backend", "cpu", "--json"], env());
+    expect(result.code, result.stderr).toBe(0);
+    const out = lastJson(result.stdout) as { backend: string; expected_backend: string; max_loss_difference: number };
+    expect(out).toMatchObject({ backend: "cpu", expected_backend: "wasm" });
+    expect(out.max_loss_difference).toBeLessThan(1e-3);
+  });
+
   it("refuses a modified dataset and a lock from a newer format, naming the file", async () => {
     const dir = join(tmp.path, "mod");
     mkdirSync(dir, { recursive: true });
@@ -130,6 +138,31 @@ describe("finetune export", () => {
     expect(clash.stderr).toContain("already exists");
     expect(readdirSync(existing)).toEqual(["keep.txt"]);
     expect(existsSync(join(tmp.path, "x"))).toBe(false);
+  });
+
+  it("gguf: an adapter.gguf that a GGUF reader parses, with llama.cpp's keys and tensor names", async () => {
+    const out = join(tmp.path, "gguf");
+    const result = await runCli(["export", llamaRun, "--format", "gguf", "--out", out], env());
+    expect(result.code, result.stderr).toBe(0);
+    const { gguf } = await import("@huggingface/gguf");
+    const parsed = await gguf(join(out, "adapter.gguf"), { allowLocalFile: true });
+    const metadata = parsed.metadata as unknown as Record<string, unknown>;
+    expect(metadata["general.type"]).toBe("adapter");
+    expect(metadata["general.architecture"]).toBe("llama");
+    expect(metadata["adapter.type"]).toBe("lora");
+    expect(metadata["adapter.lora.alpha"]).toBe(8);
+    const names = parsed.tensorInfos.map((t) => t.name);
+    expect(names).toHaveLength(2 * 7 * 2);
+    expect(names).toContain("blk.0.attn_q.weight.lora_a");
+    expect(names).toContain("blk.1.ffn_down.weight.lora_b");
+    const a = parsed.tensorInfos.find((t) => t.name === "blk.0.attn_q.weight.lora_a");
+    expect(a?.shape.map(Number)).toEqual([32, 4]);
+  });
+
+  it("warns that vLLM cannot serve GPT-2 adapters", async () => {
+    const result = await runCli(["export", gpt2Run, "--format", "peft", "--out", join(tmp.path, "gpt2-peft")], env());
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain("vLLM cannot serve LoRA adapters for GPT-2");
   });
 
   it("exports a checkpoint directory too", async () => {
