@@ -24,10 +24,10 @@ function sequences(count) {
   });
 }
 
-async function measure(tf, model, { batch, targets, steps }) {
+async function measure(tf, model, { batch, targets, steps, checkpointing }) {
   const lora = attachLora(tf, model, { r: 8, alpha: 16, dropout: 0, targetModules: targets, layers: "all", rslora: false, seed: 1 });
   const optimizer = createOptimizer(tf, 0);
-  const config = trainSchema.parse({ max_steps: steps + 1, batch_size: batch, lr: 1e-4, save_every: 1000, eval_every: 1000 });
+  const config = { ...trainSchema.parse({ max_steps: steps + 1, batch_size: batch, lr: 1e-4, save_every: 1000, eval_every: 1000 }), gradient_checkpointing: checkpointing };
   const times = [];
   let last = performance.now();
   await trainLoop({
@@ -54,11 +54,12 @@ export async function trainingBench(machine = {}) {
     const params = matmulParameters(model);
     const lines = [`## training: SmolLM2-135M shapes, T=${T}, LoRA r=8, backend ${backend.label}`, "(effective GFLOP/s = 4 × matmul parameters × tokens/s; forward 2, backward 2 — LoRA skips weight gradients)"];
     const steps = Number(process.env.BENCH_TRAIN_STEPS ?? 2);
-    for (const [batch, targets] of [[1, ["q_proj", "v_proj"]], [4, ["q_proj", "v_proj"]], [1, "all-linear"]]) {
-      const tps = await measure(backend.tf, model, { batch, targets, steps });
+    const runs = [[1, ["q_proj", "v_proj"], false], [1, ["q_proj", "v_proj"], true], [4, ["q_proj", "v_proj"], false], [1, "all-linear", false]];
+    for (const [batch, targets, checkpointing] of runs) {
+      const tps = await measure(backend.tf, model, { batch, targets, steps, checkpointing });
       const gflops = (4 * params * tps) / 1e9;
       const ratio = machine.peak ? ` · ${((100 * gflops) / machine.peak).toFixed(0)}% of the ${machine.peak.toFixed(0)} GFLOP/s peak` : "";
-      lines.push(`batch ${batch}, ${Array.isArray(targets) ? targets.join("+") : targets}: ${tps.toFixed(1)} tok/s · ${gflops.toFixed(1)} GFLOP/s effective${ratio} · peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
+      lines.push(`batch ${batch}, ${Array.isArray(targets) ? targets.join("+") : targets}${checkpointing ? ", checkpointing" : ""}: ${tps.toFixed(1)} tok/s · ${gflops.toFixed(1)} GFLOP/s effective${ratio} · peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
     }
     model.dispose();
     lines.push("");

@@ -42,6 +42,13 @@ void blas_sgemm(const GemmArgs& g) {
   const int lda = g.trans_a ? m : k;
   const int ldb = g.trans_b ? k : n;
   for (int64_t i = 0; i < g.batch; ++i) {
+    if (m == 1) {
+      // One row (decoding a token): a matrix-vector product, which BLAS streams at memory bandwidth; sgemm with
+      // M = 1 does not. c = a·op(B): with B stored [k, n] that is Bᵀ·a, with B stored [n, k] (trans_b) it is B·a.
+      cblas_sgemv(CblasRowMajor, g.trans_b ? CblasNoTrans : CblasTrans, g.trans_b ? n : k, g.trans_b ? k : n, 1.0f,
+                  g.b + i * g.stride_b, ldb, g.a + i * g.stride_a, 1, 0.0f, g.c + i * g.stride_c, 1);
+      continue;
+    }
     cblas_sgemm(CblasRowMajor, g.trans_a ? CblasTrans : CblasNoTrans, g.trans_b ? CblasTrans : CblasNoTrans, m, n, k,
                 1.0f, g.a + i * g.stride_a, lda, g.b + i * g.stride_b, ldb, 0.0f, g.c + i * g.stride_c, n);
   }

@@ -36,3 +36,21 @@ export function addAdapterDeltas(tf: Tf, input: tfc.Tensor2D, parts: tfc.Tensor2
 export function adapterVariables(projections: Projection[]): tfc.Variable[] {
   return projections.flatMap((p) => p.adapter?.variables() ?? []);
 }
+
+/**
+ * Projections that read the same input (q/k/v; gate/up): either one fused [in, Σ out] matrix whose output is split,
+ * or one matrix each. Fusing saves dispatches where matmuls are slow to launch; splitting copies the output, which
+ * costs more than it saves once the matmul itself is fast.
+ */
+export interface ProjectionGroup {
+  weights: tfc.Tensor2D[];
+  biases: Array<tfc.Tensor1D | null>;
+  outs: number[];
+}
+
+export function applyGroup(tf: Tf, group: ProjectionGroup, x: tfc.Tensor2D): tfc.Tensor2D[] {
+  const project = (w: tfc.Tensor2D, b: tfc.Tensor1D | null | undefined): tfc.Tensor2D => (b ? tf.add(tf.matMul(x, w), b) : tf.matMul(x, w));
+  const [only] = group.weights;
+  if (only && group.weights.length === 1 && group.outs.length > 1) return tf.split(project(only, group.biases[0]), group.outs, 1) as tfc.Tensor2D[];
+  return group.weights.map((w, i) => project(w, group.biases[i]));
+}

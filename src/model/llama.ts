@@ -3,7 +3,7 @@ import type { LlamaConfig } from "./config.js";
 import { attentionMask, groupedAttention } from "./attention.js";
 import { assembleModel, defaultPositions } from "./assemble.js";
 import { runLayer, type LayerBody } from "./layer-runner.js";
-import { adapterVariables, addAdapterDeltas, fusedProjection, transposeInto } from "./linear.js";
+import { adapterVariables, addAdapterDeltas, applyGroup, fusedProjection, transposeInto, type ProjectionGroup } from "./linear.js";
 import { applyRope, rmsNorm, silu } from "./ops.js";
 import { ropeTables } from "./rope.js";
 import type { CausalLM, ForwardInput, Projection, Tf } from "./types.js";
@@ -11,20 +11,18 @@ import type { WeightReader } from "./weight-reader.js";
 
 interface Layer {
   inputNorm: tfc.Tensor1D;
-  qkv: tfc.Tensor2D;
-  qkvBias: tfc.Tensor1D | null;
+  qkv: ProjectionGroup;
   o: tfc.Tensor2D;
   oBias: tfc.Tensor1D | null;
   postNorm: tfc.Tensor1D;
-  gateUp: tfc.Tensor2D;
-  gateUpBias: tfc.Tensor1D | null;
+  gateUp: ProjectionGroup;
   down: tfc.Tensor2D;
   downBias: tfc.Tensor1D | null;
   projections: { q: Projection; k: Projection; v: Projection; o: Projection; gate: Projection; up: Projection; down: Projection };
 }
 
 /** Loads a Llama-family checkpoint (Llama, Mistral, Qwen2, SmolLM, TinyLlama) into fused, pre-transposed weights. */
-export async function loadLlama(tf: Tf, config: LlamaConfig, reader: WeightReader): Promise<CausalLM> {
+export async function loadLlama(tf: Tf, config: LlamaConfig, reader: WeightReader, options: { fuse: boolean }): Promise<CausalLM> {
   const { hiddenSize: H, intermediateSize: I, numHeads, numKvHeads, headDim: hd, vocabSize: V } = config;
   const qOut = numHeads * hd;
   const kvOut = numKvHeads * hd;
@@ -57,6 +55,20 @@ export async function loadLlama(tf: Tf, config: LlamaConfig, reader: WeightReade
     return keep(tf.tensor1d(data));
   };
 
+  /** Projections sharing an input: fused into one matrix, or one matrix each (see ProjectionGroup). */
+  const group = async (modules: string[], outs: number[], inFeatures: number, bias: boolean): Promise<ProjectionGroup> => {
+    if (options.fuse) {
+      return { weights: [await fused(modules.map((m) => `${m}.weight`), outs, inFeatures)], biases: [bias ? await fusedBias(modules.map((m) => `${m}.bias`), outs) : null], outs };
+    }
+    const weights: tfc.Tensor2D[] = [];
+    const biases: Array<tfc.Tensor1D | null> = [];
+    for (const [i, m] of modules.entries()) {
+      weights.push(await fused([`${m}.weight`], [outs[i] ?? 0], inFeatures));
+      biases.push(bias ? await vector(`${m}.bias`, outs[i] ?? 0) : null);
+    }
+    return { weights, biases, outs };
+  };
+
   const embed = keep(tf.tensor2d(await reader.read("model.embed_tokens.weight", [V, H]), [V, H]));
   const layers: Layer[] = [];
   const projections = new Map<string, Projection>();
@@ -64,29 +76,32 @@ export async function loadLlama(tf: Tf, config: LlamaConfig, reader: WeightReade
     const p = `model.layers.${l}`;
     const attn = (m: string) => `${p}.self_attn.${m}_proj`;
     const mlp = (m: string) => `${p}.mlp.${m}_proj`;
-    const qkv = await fused([attn("q"), attn("k"), attn("v")].map((n) => `${n}.weight`), [qOut, kvOut, kvOut], H);
+    const qkv = await group(["q", "k", "v"].map(attn), [qOut, kvOut, kvOut], H, config.qkvBias);
     const o = await fused([`${attn("o")}.weight`], [H], qOut);
-    const gateUp = await fused([`${mlp("gate")}.weight`, `${mlp("up")}.weight`], [I, I], H);
+    const gateUp = await group(["gate", "up"].map(mlp), [I, I], H, config.mlpBias);
     const down = await fused([`${mlp("down")}.weight`], [H], I);
+    const member = (g: ProjectionGroup, i: number, name: string): Projection => {
+      const fusedTensor = g.weights.length === 1 ? (g.weights[0] as tfc.Tensor2D) : (g.weights[i] as tfc.Tensor2D);
+      const offset = g.weights.length === 1 ? g.outs.slice(0, i).reduce((a, b) => a + b, 0) : 0;
+      return fusedProjection(tf, { name, fused: fusedTensor, offset, outFeatures: g.outs[i] ?? 0 });
+    };
     const layerProjections = {
-      q: fusedProjection(tf, { name: attn("q"), fused: qkv, offset: 0, outFeatures: qOut }),
-      k: fusedProjection(tf, { name: attn("k"), fused: qkv, offset: qOut, outFeatures: kvOut }),
-      v: fusedProjection(tf, { name: attn("v"), fused: qkv, offset: qOut + kvOut, outFeatures: kvOut }),
+      q: member(qkv, 0, attn("q")),
+      k: member(qkv, 1, attn("k")),
+      v: member(qkv, 2, attn("v")),
       o: fusedProjection(tf, { name: attn("o"), fused: o, offset: 0, outFeatures: H }),
-      gate: fusedProjection(tf, { name: mlp("gate"), fused: gateUp, offset: 0, outFeatures: I }),
-      up: fusedProjection(tf, { name: mlp("up"), fused: gateUp, offset: I, outFeatures: I }),
+      gate: member(gateUp, 0, mlp("gate")),
+      up: member(gateUp, 1, mlp("up")),
       down: fusedProjection(tf, { name: mlp("down"), fused: down, offset: 0, outFeatures: H }),
     };
     for (const projection of Object.values(layerProjections)) projections.set(projection.name, projection);
     layers.push({
       inputNorm: await vector(`${p}.input_layernorm.weight`, H),
       qkv,
-      qkvBias: config.qkvBias ? await fusedBias(["q", "k", "v"].map((m) => `${attn(m)}.bias`), [qOut, kvOut, kvOut]) : null,
       o,
       oBias: config.oBias ? await vector(`${attn("o")}.bias`, H) : null,
       postNorm: await vector(`${p}.post_attention_layernorm.weight`, H),
       gateUp,
-      gateUpBias: config.mlpBias ? await fusedBias([`${mlp("gate")}.bias`, `${mlp("up")}.bias`], [I, I]) : null,
       down,
       downBias: config.mlpBias ? await vector(`${mlp("down")}.bias`, H) : null,
       projections: layerProjections,
@@ -120,9 +135,7 @@ export async function loadLlama(tf: Tf, config: LlamaConfig, reader: WeightReade
           const full = fullMask ? (c[2] ?? null) : null;
           const window = separateWindow ? (c[fullMask ? 3 : 2] ?? null) : full;
           const h = rmsNorm(tf, x, layer.inputNorm, config.rmsNormEps) as tfc.Tensor2D;
-          let qkvOut: tfc.Tensor2D = tf.matMul(h, layer.qkv);
-          if (layer.qkvBias) qkvOut = tf.add(qkvOut, layer.qkvBias);
-          const [q, k, v] = addAdapterDeltas(tf, h, tf.split(qkvOut, [qOut, kvOut, kvOut], 1) as tfc.Tensor2D[], [pr.q, pr.k, pr.v], training);
+          const [q, k, v] = addAdapterDeltas(tf, h, applyGroup(tf, layer.qkv, h), [pr.q, pr.k, pr.v], training);
           const q4 = tf.transpose(tf.mul(applyRope(tf, tf.reshape(q as tfc.Tensor2D, [B, T, numHeads, hd]), cos, sin), scale), [0, 2, 1, 3]) as tfc.Tensor4D;
           let k4 = tf.transpose(applyRope(tf, tf.reshape(k as tfc.Tensor2D, [B, T, numKvHeads, hd]), cos, sin), [0, 2, 1, 3]) as tfc.Tensor4D;
           let v4 = tf.transpose(tf.reshape(v as tfc.Tensor2D, [B, T, numKvHeads, hd]), [0, 2, 1, 3]) as tfc.Tensor4D;
@@ -133,9 +146,7 @@ export async function loadLlama(tf: Tf, config: LlamaConfig, reader: WeightReade
           [o] = addAdapterDeltas(tf, attended, [o], [pr.o], training) as [tfc.Tensor2D];
           x = tf.add(x, o);
           const h2 = rmsNorm(tf, x, layer.postNorm, config.rmsNormEps) as tfc.Tensor2D;
-          let gu: tfc.Tensor2D = tf.matMul(h2, layer.gateUp);
-          if (layer.gateUpBias) gu = tf.add(gu, layer.gateUpBias);
-          const [gate, up] = addAdapterDeltas(tf, h2, tf.split(gu, [I, I], 1) as tfc.Tensor2D[], [pr.gate, pr.up], training);
+          const [gate, up] = addAdapterDeltas(tf, h2, applyGroup(tf, layer.gateUp, h2), [pr.gate, pr.up], training);
           const act = tf.mul(silu(tf, gate as tfc.Tensor2D), up as tfc.Tensor2D) as tfc.Tensor2D;
           let d: tfc.Tensor2D = tf.matMul(act, layer.down);
           if (layer.downBias) d = tf.add(d, layer.downBias);

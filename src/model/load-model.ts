@@ -4,6 +4,7 @@ import { errnoCode, UserError } from "../errors.js";
 import { openCheckpoint } from "../io/checkpoint.js";
 import { parseModelConfig, type ModelConfig } from "./config.js";
 import { loadGpt2 } from "./gpt2.js";
+import { registeredMatmulPath } from "../backend/wasm-matmul.js";
 import { loadLlama } from "./llama.js";
 import type { CausalLM, Tf } from "./types.js";
 import { WeightReader } from "./weight-reader.js";
@@ -31,12 +32,12 @@ export async function readModelConfig(dir: string): Promise<ModelConfig> {
 }
 
 /** Builds the model from a folder with config.json and safetensors weights, reading one tensor at a time. */
-export async function loadModel(tf: Tf, dir: string): Promise<CausalLM> {
+export async function loadModel(tf: Tf, dir: string, options: { fuse?: boolean } = {}): Promise<CausalLM> {
   const config = await readModelConfig(dir);
   const checkpoint = await openCheckpoint(dir);
   try {
     const reader = new WeightReader(checkpoint, dir, `config.json (${describe(config)})`);
-    return config.family === "gpt2" ? await loadGpt2(tf, config, reader) : await loadLlama(tf, config, reader);
+    return config.family === "gpt2" ? await loadGpt2(tf, config, reader) : await loadLlama(tf, config, reader, { fuse: options.fuse ?? defaultFusion(tf) });
   } finally {
     await checkpoint.close();
   }
@@ -46,4 +47,14 @@ function describe(config: ModelConfig): string {
   return config.family === "gpt2"
     ? `n_embd=${config.hiddenSize}, n_layer=${config.numLayers}, vocab_size=${config.vocabSize}`
     : `hidden_size=${config.hiddenSize}, heads=${config.numHeads}/${config.numKvHeads}, intermediate_size=${config.intermediateSize}, vocab_size=${config.vocabSize}`;
+}
+
+/**
+ * Fuse q/k/v and gate/up into one matmul each only where a matmul launch is expensive (tfjs's own wasm matmul);
+ * with the native GEMM, or on other backends, separate matmuls avoid copying the fused output apart.
+ */
+function defaultFusion(tf: Tf): boolean {
+  if (process.env.FINETUNE_FUSE === "0") return false;
+  if (process.env.FINETUNE_FUSE === "1") return true;
+  return tf.getBackend() === "wasm" && registeredMatmulPath()?.path === "wasm-xnnpack";
 }

@@ -47,7 +47,10 @@ export const trainSchema = z.strictObject({
   max_seq_len: positiveInt("max_seq_len").default(512).describe("Tokens per sequence; longer examples are truncated (and counted)."),
   completion_only: z.boolean().default(true).describe("Train only on completions / assistant turns."),
   packing: z.boolean().default(false).describe("Pack several examples per sequence (no attention across them)."),
-  gradient_checkpointing: z.boolean().default(true).describe("Recompute each layer in the backward pass instead of storing its activations: far less memory for ~30% more compute."),
+  gradient_checkpointing: z
+    .union([z.boolean(), z.literal("auto")])
+    .default("auto")
+    .describe('Recompute each layer in the backward pass instead of storing its activations: far less memory for ~30% more compute. "auto": only when the run would not fit comfortably otherwise.'),
   seed: z.number().int().default(42).describe("Seed for shuffling, the validation split, LoRA init and dropout."),
   eval_every: positiveInt("eval_every").default(50).describe("Evaluate on the validation set every N steps."),
   save_every: positiveInt("save_every").default(50).describe("Write a resumable checkpoint every N steps."),

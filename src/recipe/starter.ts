@@ -51,8 +51,8 @@ train:
   completion_only: true
   # Pack several short examples into one sequence (no attention across them).
   packing: false
-  # Recompute activations in the backward pass: much less memory, ~30% more compute.
-  gradient_checkpointing: true
+  # Recompute activations in the backward pass (less memory, ~30% more compute): true, false or auto.
+  gradient_checkpointing: auto
   # Seed for the data order, the validation split, LoRA init and dropout.
   seed: 42
   # Evaluate and checkpoint every N steps; stop after N evaluations without improvement (null: never).

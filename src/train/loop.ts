@@ -27,7 +27,8 @@ export interface TrainParams {
   optimizer: AdamW;
   train: Sequence[];
   validation: Sequence[];
-  config: Recipe["train"];
+  /** The recipe's train section, with gradient checkpointing decided (no "auto"). */
+  config: Omit<Recipe["train"], "gradient_checkpointing"> & { gradient_checkpointing: boolean };
   totalSteps: number;
   padId: number;
   /** State restored from a checkpoint, or null for a fresh run. */

@@ -12,18 +12,24 @@ function loraParameters(config: ModelConfig, r: number): number {
   return r * perLayer * config.numLayers;
 }
 
-/** Throws a UserError naming the estimate, the limit and what would fit when the recipe cannot run here. */
-export function checkMemoryBudget(params: { config: ModelConfig; recipe: Recipe; backend: string; label: string; longest: number }): void {
+/**
+ * Decides gradient checkpointing ("auto": off when the run fits in 60% of the limit without it) and throws a
+ * UserError naming the estimate, the limit and what would fit when the recipe cannot run here.
+ * Returns whether to checkpoint.
+ */
+export function checkMemoryBudget(params: { config: ModelConfig; recipe: Recipe; backend: string; label: string; longest: number }): boolean {
   const { config, recipe } = params;
-  const shape = {
+  const limit = backendLimit(params.backend);
+  const base = {
     batchSize: recipe.train.batch_size,
     seqLen: Math.min(recipe.train.max_seq_len, params.longest),
     loraParameters: loraParameters(config, recipe.lora.r),
-    checkpointing: recipe.train.gradient_checkpointing,
   };
-  const limit = backendLimit(params.backend);
+  const asked = recipe.train.gradient_checkpointing;
+  const checkpointing = asked === "auto" ? estimateTrainingMemory(config, { ...base, checkpointing: false }).total > 0.6 * limit : asked;
+  const shape = { ...base, checkpointing };
   const estimate = estimateTrainingMemory(config, shape);
-  if (estimate.total <= limit) return;
+  if (estimate.total <= limit) return checkpointing;
   const fits = whatFits(config, shape, limit);
   const options = [
     ...(fits.batchSize > 0 ? [`train.batch_size ${fits.batchSize} (with grad_accum to keep the effective batch)`] : []),

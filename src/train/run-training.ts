@@ -79,7 +79,7 @@ export async function runTraining(params: RunTrainingParams): Promise<TrainingRe
   const backend = await loadBackend({ forced: forcedBackend(context.globals.backend, context.env) });
   const { tf } = backend;
   // Refuse, with what would fit, before loading anything big: tfjs-backend-wasm corrupts memory past its 4 GB heap.
-  checkMemoryBudget({ config: await readModelConfig(source.dir), recipe, backend: backend.backend, label: backend.label, longest: Math.max(1, ...data.trainSequences.map((s) => s.ids.length)) });
+  const checkpointing = checkMemoryBudget({ config: await readModelConfig(source.dir), recipe, backend: backend.backend, label: backend.label, longest: Math.max(1, ...data.trainSequences.map((s) => s.ids.length)) });
   const model = await loadModel(tf, source.dir);
   if (recipe.train.max_seq_len > model.config.maxPositions) {
     model.dispose();
@@ -129,7 +129,7 @@ export async function runTraining(params: RunTrainingParams): Promise<TrainingRe
       optimizer,
       train: data.trainSequences,
       validation: data.validationSequences,
-      config: recipe.train,
+      config: { ...recipe.train, gradient_checkpointing: checkpointing },
       totalSteps,
       padId: data.padId,
       resume: resumeState,

@@ -47,7 +47,7 @@ describe("trainLoop", () => {
     const lora = attachLora(tf, model, { r: 4, alpha: 8, dropout: 0.1, targetModules: "all-linear", layers: [1], rslora: false, seed: 3 });
     expect(lora.adapters.map((a) => a.name).every((n) => n.startsWith("model.layers.1."))).toBe(true);
     const optimizer = createOptimizer(tf, 0.01);
-    const config = trainSchema.parse({ max_steps: 12, batch_size: 2, lr: 2e-2, save_every: 100, eval_every: 100 });
+    const config = { ...trainSchema.parse({ max_steps: 12, batch_size: 2, lr: 2e-2, save_every: 100, eval_every: 100 }), gradient_checkpointing: true };
     const rows: TrainRow[] = [];
     const tensorCounts: number[] = [];
     await trainLoop({
