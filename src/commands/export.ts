@@ -10,7 +10,7 @@ import { modelCard } from "../lora/model-card.js";
 import { readAdapterConfig } from "../lora/peft-load.js";
 import { readModelConfig } from "../model/load-model.js";
 import { LOCK_FILE, readRunLock } from "../train/lock.js";
-import { MetricsFile } from "../train/metrics.js";
+import { readMetrics } from "../train/metrics.js";
 import { transferProgress } from "../ui/transfer-progress.js";
 
 interface ExportOptions {
@@ -52,9 +52,10 @@ export async function run(context: CommandContext, args: string[], options: Expo
     let files: string[];
     if (options.format === "peft") {
       for (const name of ["adapter_config.json", "adapter_model.safetensors"]) await copyFile(join(adapterDir, name), join(temp, name));
-      const metrics = new MetricsFile(runDir);
-      await metrics.restore(Number.MAX_SAFE_INTEGER).catch(() => undefined);
-      const last = <T extends "train" | "eval">(type: T) => [...metrics.rows].reverse().find((r) => r.type === type);
+      // Read-only, and for a checkpoint only the rows up to its step (training may still be appending).
+      const state: { step?: number } = isCheckpoint ? await readFile(join(source, "state.json"), "utf8").then((t) => JSON.parse(t) as { step?: number }, () => ({})) : {};
+      const rows = await readMetrics(join(runDir, "metrics.jsonl"), state.step ?? Number.MAX_SAFE_INTEGER);
+      const last = <T extends "train" | "eval">(type: T) => [...rows].reverse().find((r) => r.type === type);
       const train = last("train");
       const val = last("eval");
       const recipeYaml = await readFile(join(runDir, "recipe.resolved.yaml"), "utf8").catch(() => null);

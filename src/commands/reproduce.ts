@@ -5,7 +5,7 @@ import { resolveModelSource } from "../hub/model-source.js";
 import { resolveToken } from "../hub/token.js";
 import { recipeSchema } from "../recipe/schema.js";
 import { modelFileHashes, readRunLock, sha256File } from "../train/lock.js";
-import { MetricsFile } from "../train/metrics.js";
+import { readMetrics, trainLosses } from "../train/metrics.js";
 import { runTraining } from "../train/run-training.js";
 import { transferProgress } from "../ui/transfer-progress.js";
 
@@ -21,6 +21,8 @@ export async function run(context: CommandContext, args: string[], options: { ou
 
   // 1. The data must be byte-identical to what the run trained on.
   for (const file of lock.data) {
+    // Hub files are pinned by commit in the recipe and checksum-verified when pulled again.
+    if (file.path.startsWith("datasets/") && /@[0-9a-f]{40}\//.test(file.path)) continue;
     const path = resolve(runDir, file.path);
     const actual = await sha256File(path).catch((error: unknown) => {
       if (errnoCode(error) === "ENOENT") throw new UserError(`data file ${path} (pinned in ${lockPath}) is missing; put it back to reproduce the run.`);
@@ -49,20 +51,18 @@ export async function run(context: CommandContext, args: string[], options: { ou
   const result = await runTraining({ context, recipe: parsed.data, baseDir: runDir, resume: false, overwrite: false, resumeHint: `finetune train ${join(output, "recipe.resolved.yaml")} --resume` });
 
   // 4. Compare: the adapter bytes on the same backend; the losses on another.
-  const sameBackend = result.backend === lock.backend.name;
+  const sameBackend = result.backend === lock.backend.name && result.matmul === lock.backend.matmul;
   const match = result.adapter_sha256 === lock.adapter_sha256;
-  const metrics = new MetricsFile(output);
-  await metrics.restore(Number.MAX_SAFE_INTEGER);
-  const losses = metrics.rows.flatMap((r) => (r.type === "train" ? [r.loss] : []));
+  const losses = trainLosses(await readMetrics(join(output, "metrics.jsonl")));
   const maxLossDifference = losses.reduce((max, loss, i) => Math.max(max, Math.abs(loss - (lock.train_losses[i] ?? Number.NaN))), 0);
   reporter.result(
-    { match, adapter_sha256: result.adapter_sha256, expected_sha256: lock.adapter_sha256, output, backend: result.backend, expected_backend: lock.backend.name, max_loss_difference: maxLossDifference },
+    { match, adapter_sha256: result.adapter_sha256, expected_sha256: lock.adapter_sha256, output, backend: result.backend, expected_backend: lock.backend.name, matmul: result.matmul, expected_matmul: lock.backend.matmul, max_loss_difference: maxLossDifference },
     (c) =>
       match
         ? `${c.green("✓")} reproduced: the adapter is byte-identical (sha256 ${result.adapter_sha256.slice(0, 16)}…) · ${output}`
         : sameBackend
           ? `${c.red("✗")} the adapter differs (sha256 ${result.adapter_sha256.slice(0, 16)}… vs ${lock.adapter_sha256.slice(0, 16)}…) on the same backend · ${output}`
-          : `different backend (${result.backend}, the run used ${lock.backend.name}): adapters differ by float rounding; largest loss difference ${maxLossDifference.toExponential(2)} · ${output}`,
+          : `different backend or matmul (${result.backend}/${result.matmul ?? "-"}, the run used ${lock.backend.name}/${lock.backend.matmul ?? "-"}): adapters differ by float rounding; largest loss difference ${maxLossDifference.toExponential(2)} · ${output}`,
   );
   if (!match && sameBackend) throw new RuntimeFailure(`the re-run on ${result.backend} produced a different adapter; this should not happen — please report it with both run directories.`);
 }

@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import type { CommandContext } from "../context.js";
 import { UserError } from "../errors.js";
 import { loadRecipe } from "../recipe/load.js";
@@ -17,7 +18,8 @@ export async function run(context: CommandContext, args: string[], options: Trai
   const maxSteps = options.maxSteps === undefined ? undefined : Number(options.maxSteps);
   if (maxSteps !== undefined && (!Number.isInteger(maxSteps) || maxSteps < 1)) throw new UserError(`--max-steps ${options.maxSteps} must be a whole number ≥ 1.`);
   const { recipe, baseDir } = await loadRecipe({ file: args[0] ?? "", sets: options.set, flags: { output: options.output, maxSteps } });
-  const resumeHint = `finetune train ${args[0] ?? "<recipe>"} --resume${options.output ? ` --output ${options.output}` : ""}`;
+  // The resolved recipe carries every override, so resuming with it continues exactly this run.
+  const resumeHint = `finetune train ${join(recipe.output, "recipe.resolved.yaml")} --resume`;
   const result = await runTraining({ context, recipe, baseDir, resume: options.resume ?? false, overwrite: options.overwrite ?? false, resumeHint });
   context.reporter.result(result, (c) =>
     [

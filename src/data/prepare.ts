@@ -1,7 +1,6 @@
-import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
 import { relative, resolve } from "node:path";
+import { sha256File } from "../io/hash.js";
 import { UserError } from "../errors.js";
 import type { PullEvent } from "../hub/pull.js";
 import type { Recipe } from "../recipe/schema.js";
@@ -15,6 +14,8 @@ import { tokenizeExample, type TokenizedExample } from "./tokenize-example.js";
 
 export interface DataFile {
   path: string;
+  /** For a hub dataset file: datasets/org/name@sha/file; null for a local file. */
+  pinned: string | null;
   sha256: string;
   records: number;
   role: "train" | "validation";
@@ -57,15 +58,25 @@ export async function prepareData(params: PrepareParams): Promise<PreparedData> 
   let format: DataFormat | null = recipe.data.format === "auto" ? null : recipe.data.format;
   const files: DataFile[] = [];
 
+  // Hub files per recipe entry, pinned as org/name@sha/file so a re-run reads exactly these commits.
+  const pinned = new Map<string, string[]>();
   const readExamples = async (spec: string | string[], role: DataFile["role"]): Promise<Example[]> => {
     const examples: Example[] = [];
-    for (const path of await resolveDataFiles(spec, resolveParams)) {
+    const paths: string[] = [];
+    for (const entry of Array.isArray(spec) ? spec : [spec]) {
+      const resolved = await resolveDataFiles(entry, resolveParams);
+      const hub = resolved.map(hubPin).filter((p): p is string => p !== null);
+      if (hub.length === resolved.length && hub.length > 0) pinned.set(entry, hub);
+      paths.push(...resolved);
+    }
+    for (const path of paths) {
       const source = await readRecords(path);
       // Every file must be in the format the first one set (or the recipe names).
       const converted = toExamples(source, { format: format ?? "auto", fields: recipe.data.fields, hasChatTemplate });
       format = converted.format;
-      examples.push(...converted.examples);
-      files.push({ path, sha256: createHash("sha256").update(await readFile(path)).digest("hex"), records: source.records.length, role });
+      // A loop, not push(...spread): a spread of a few hundred thousand records overflows the call stack.
+      for (const example of converted.examples) examples.push(example);
+      files.push({ path, pinned: hubPin(path), sha256: await sha256File(path), records: source.records.length, role });
     }
     return examples;
   };
@@ -101,9 +112,15 @@ export async function prepareData(params: PrepareParams): Promise<PreparedData> 
     padId,
     resolvedRecipe: (output, localModelDir) => {
       // Local files and globs are rewritten relative to the run directory, so the resolved recipe runs from there.
-      const relocateOne = (spec: string): string => {
+      const relocateOne = (spec: string): string | string[] => {
+        const hub = pinned.get(spec);
+        if (hub) return hub.length === 1 ? (hub[0] as string) : hub;
         const local = resolve(params.baseDir, spec);
         return existsSync(local) || /[*?[{]/.test(spec) ? relative(output, local) || "." : spec;
+      };
+      const relocateAll = (spec: string | string[]) => {
+        const out = (Array.isArray(spec) ? spec : [spec]).flatMap(relocateOne);
+        return out.length === 1 ? (out[0] as string) : out;
       };
       return {
         ...recipe,
@@ -111,10 +128,18 @@ export async function prepareData(params: PrepareParams): Promise<PreparedData> 
         data: {
           ...recipe.data,
           format: resolvedFormat,
-          train: Array.isArray(recipe.data.train) ? recipe.data.train.map(relocateOne) : relocateOne(recipe.data.train),
-          validation: typeof recipe.data.validation === "number" ? recipe.data.validation : relocateOne(recipe.data.validation),
+          train: relocateAll(recipe.data.train),
+          validation: typeof recipe.data.validation === "number" ? recipe.data.validation : (relocateAll(recipe.data.validation) as string),
         },
       };
     },
   };
+}
+
+/** datasets/org/name@sha/file for a file inside the HF cache (…/datasets--org--name/snapshots/<sha>/file), else null. */
+export function hubPin(path: string): string | null {
+  const match = /[\\/]datasets--([^\\/]+)[\\/]snapshots[\\/]([0-9a-f]{40})[\\/](.+)$/.exec(path);
+  if (!match) return null;
+  const [, folder = "", sha = "", file = ""] = match;
+  return `datasets/${folder.split("--").join("/")}@${sha}/${file.split("\\").join("/")}`;
 }

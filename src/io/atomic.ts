@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, open, rename, rm, symlink, writeFile, type FileHandle } from "node:fs/promises";
+import { mkdir, open, rename, rm, symlink, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
 
 /** A sibling temp name, unique per call, so concurrent writers never share one. */
@@ -12,7 +12,14 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
   await mkdir(dirname(path), { recursive: true });
   const temp = tempSibling(path);
   try {
-    await writeFile(temp, data);
+    const handle = await open(temp, "w");
+    try {
+      await handle.writeFile(data);
+      // Flushed before the rename, so a power loss cannot leave a renamed but empty file.
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
     await rename(temp, path);
   } catch (error) {
     await rm(temp, { force: true });
@@ -41,6 +48,7 @@ export async function writeStreamAtomic(path: string, write: (handle: FileHandle
     const handle = await open(temp, "w");
     try {
       await write(handle);
+      await handle.sync();
     } finally {
       await handle.close();
     }

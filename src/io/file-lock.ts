@@ -15,14 +15,20 @@ export async function acquireLock(path: string, options: { signal?: AbortSignal 
     await writeFile(temp, String(process.pid));
     try {
       await link(temp, path);
-      return () => rm(path, { force: true });
+      // Release only a lock that is still ours (a stale-lock takeover may have replaced it).
+      return async () => {
+        const owner = await readFile(path, "utf8").catch(() => null);
+        if (owner?.trim() === String(process.pid)) await rm(path, { force: true });
+      };
     } catch (error) {
       if (errnoCode(error) !== "EEXIST") throw error;
     } finally {
       await rm(temp, { force: true });
     }
-    const owner = Number((await readFile(path, "utf8").catch(() => "")).trim());
-    if (!isAlive(owner)) {
+    const text = await readFile(path, "utf8").catch(() => null);
+    // Gone between our attempt and the read: the owner just released it, so try again.
+    if (text === null) continue;
+    if (!isAlive(Number(text.trim()))) {
       await rm(path, { force: true });
       continue;
     }

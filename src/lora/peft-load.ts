@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { errnoCode, UserError } from "../errors.js";
@@ -62,10 +62,10 @@ export async function readAdapterConfig(dir: string): Promise<AdapterConfig> {
 export async function loadPeftAdapter(tf: Tf, model: CausalLM, dir: string): Promise<LoraSet & { config: AdapterConfig }> {
   const config = await readAdapterConfig(dir);
   const file = join(dir, "adapter_model.safetensors");
-  const reader = await openSafetensors(file).catch((error: unknown) => {
-    if (error instanceof UserError && !(error.message.includes(file) && error.message.includes("does not exist"))) throw error;
+  if (!(await stat(file).then((s) => s.isFile(), () => false))) {
     throw new UserError(`${dir} has no adapter_model.safetensors (pickle adapter_model.bin files are never loaded).`);
-  });
+  }
+  const reader = await openSafetensors(file);
   const scale = loraScale(config.lora_alpha, config.r, config.use_rslora ?? false);
   const names = [...reader.tensors.keys()];
   const modules = [...new Set(names.map((n) => /^base_model\.model\.(.+)\.lora_[AB](?:\.[^.]+)?\.weight$/.exec(n)?.[1]).filter((m): m is string => m !== undefined))];

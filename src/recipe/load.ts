@@ -99,6 +99,7 @@ function applyOverrides(doc: Document, sets: string[], flags: RecipeFlags): Map<
     origin.set("output", "--output");
   }
   if (flags.maxSteps !== undefined) {
+    if (doc.hasIn(["train"]) && !isMap(doc.getIn(["train"], true))) throw new UserError("--max-steps: train is not a mapping in the recipe; write train: with keys under it.");
     doc.setIn(["train", "max_steps"], flags.maxSteps);
     doc.deleteIn(["train", "epochs"]);
     origin.set("train.max_steps", "--max-steps");

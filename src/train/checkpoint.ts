@@ -1,8 +1,9 @@
-import { mkdir, readdir, readFile, rename, rm } from "node:fs/promises";
+import { mkdir, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { UserError } from "../errors.js";
-import { tempSibling, writeFileAtomic } from "../io/atomic.js";
+import { writeFileAtomic } from "../io/atomic.js";
+import { replaceDirAtomic } from "../io/replace-dir.js";
 import { openSafetensors } from "../io/safetensors-read.js";
 import { writeSafetensors, type TensorToWrite } from "../io/safetensors-write.js";
 import type { LoraSet } from "../lora/attach.js";
@@ -34,9 +35,8 @@ export const checkpointDir = (output: string, step: number): string => join(outp
 export async function saveCheckpoint(params: { tf: Tf; output: string; lora: LoraSet; optimizer: AdamW; state: TrainState; config: ModelConfig; base: BaseModelInfo }): Promise<string> {
   const { tf, lora, optimizer, state } = params;
   const final = checkpointDir(params.output, state.step);
-  const temp = tempSibling(final);
-  await mkdir(temp, { recursive: true });
-  try {
+  await mkdir(join(params.output, "checkpoints"), { recursive: true });
+  await replaceDirAtomic(final, async (temp) => {
     await savePeftAdapter(tf, join(temp, "adapter"), lora, params.config, params.base);
     const tensors: TensorToWrite[] = [];
     const add = (name: string, t: { shape: number[]; dataSync(): unknown }) => tensors.push({ name, dtype: "F32", shape: t.shape, data: t.dataSync() as Float32Array });
@@ -49,12 +49,7 @@ export async function saveCheckpoint(params: { tf: Tf; output: string; lora: Lor
     }
     await writeSafetensors(join(temp, "trainer.safetensors"), tensors, { format: "finetune-trainer" });
     await writeFileAtomic(join(temp, "state.json"), `${JSON.stringify(state, null, 2)}\n`);
-    await rm(final, { recursive: true, force: true });
-    await rename(temp, final);
-  } catch (error) {
-    await rm(temp, { recursive: true, force: true });
-    throw error;
-  }
+  });
   return final;
 }
 
@@ -65,7 +60,8 @@ export async function newestCheckpoint(output: string): Promise<number | null> {
   for (const entry of entries) {
     const match = /^step-(\d+)$/.exec(entry);
     if (!match) continue;
-    const complete = await readFile(join(output, "checkpoints", entry, "state.json"), "utf8").then(() => true, () => false);
+    // Only a checkpoint whose state.json parses counts; a damaged one falls back to the one before.
+    const complete = await readState(join(output, "checkpoints", entry, "state.json")).then((s) => s !== null, () => false);
     if (complete) steps.push(Number(match[1]));
   }
   return steps.length ? Math.max(...steps) : null;
@@ -75,8 +71,8 @@ export async function newestCheckpoint(output: string): Promise<number | null> {
 export async function loadCheckpoint(params: { tf: Tf; output: string; step: number; lora: LoraSet; optimizer: AdamW }): Promise<TrainState> {
   const { tf, lora, optimizer } = params;
   const dir = checkpointDir(params.output, params.step);
-  const parsed = trainStateSchema.safeParse(JSON.parse(await readFile(join(dir, "state.json"), "utf8")));
-  if (!parsed.success) throw new UserError(`${join(dir, "state.json")} is not a finetune checkpoint state; start again with --overwrite.`);
+  const state = await readState(join(dir, "state.json"));
+  if (!state) throw new UserError(`${join(dir, "state.json")} is not a finetune checkpoint state; start again with --overwrite.`);
   const reader = await openSafetensors(join(dir, "trainer.safetensors"));
   try {
     for (const variable of lora.variables()) {
@@ -85,7 +81,9 @@ export async function loadCheckpoint(params: { tf: Tf; output: string; step: num
       if (!entry || entry.shape.join() !== variable.shape.join()) {
         throw new UserError(`checkpoint ${dir} does not match this recipe's LoRA layout (${name}); resume with the recipe the run started with, or use --overwrite.`);
       }
-      variable.assign(tf.tensor(await reader.readFloat32(name), variable.shape));
+      const value = tf.tensor(await reader.readFloat32(name), variable.shape);
+      variable.assign(value);
+      value.dispose();
       for (const [prefix, store] of [["adam_m", optimizer.m], ["adam_v", optimizer.v]] as const) {
         const key = `${prefix}.${variable.name}`;
         if (reader.tensors.has(key)) {
@@ -97,6 +95,15 @@ export async function loadCheckpoint(params: { tf: Tf; output: string; step: num
   } finally {
     await reader.close();
   }
-  optimizer.t = parsed.data.optimizerSteps;
-  return parsed.data;
+  optimizer.t = state.optimizerSteps;
+  return state;
+}
+
+async function readState(path: string): Promise<TrainState | null> {
+  try {
+    const parsed = trainStateSchema.safeParse(JSON.parse(await readFile(path, "utf8")));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
 }

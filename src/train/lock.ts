@@ -1,5 +1,3 @@
-import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { platform, arch } from "node:os";
 import { join, relative } from "node:path";
@@ -7,11 +5,14 @@ import { z } from "zod";
 import { packageVersionOf } from "../backend/load.js";
 import { errnoCode, UserError } from "../errors.js";
 import { writeFileAtomic } from "../io/atomic.js";
+import { sha256File } from "../io/hash.js";
 import type { DataFile } from "../data/prepare.js";
 import type { ModelSource } from "../hub/model-source.js";
+import { minimatch } from "minimatch";
+import { DEFAULT_MODEL_FILES } from "../hub/select-files.js";
 import { listSnapshot } from "../hub/snapshot-files.js";
 import type { Recipe } from "../recipe/schema.js";
-import type { MetricsRow } from "./metrics.js";
+import { trainLosses, type MetricsRow } from "./metrics.js";
 
 export const LOCK_FILE = "run.lock.json";
 export const LOCK_VERSION = 1;
@@ -24,7 +25,8 @@ export const runLockSchema = z.object({
   finetune: z.string(),
   node: z.string(),
   platform: z.string(),
-  backend: z.object({ name: z.string(), tfjs: z.string().nullable() }),
+  /** The backend, and on wasm which matmul ran: different kernels round differently. */
+  backend: z.object({ name: z.string(), tfjs: z.string().nullable(), matmul: z.string().nullable().default(null) }),
   model: z.object({
     repo: z.string().nullable(),
     /** Commit sha; null for a local folder, whose files' hashes pin it instead. */
@@ -41,15 +43,11 @@ export const runLockSchema = z.object({
 });
 export type RunLock = z.infer<typeof runLockSchema>;
 
-export async function sha256File(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest("hex");
-}
+export { sha256File };
 
-/** Hashes of the model's weight, config and tokenizer files (every file of the folder, symlinks followed). */
+/** Hashes of the files a model load reads (config, tokenizer, chat template, safetensors), symlinks followed. */
 export async function modelFileHashes(dir: string): Promise<Array<{ path: string; sha256: string }>> {
-  const files = await listSnapshot(dir);
+  const files = (await listSnapshot(dir)).filter((path) => !path.includes("/") && DEFAULT_MODEL_FILES.some((pattern) => minimatch(path, pattern)));
   return Promise.all(files.map(async (path) => ({ path, sha256: await sha256File(join(dir, path)) })));
 }
 
@@ -58,6 +56,7 @@ export async function writeRunLock(params: {
   output: string;
   version: string;
   backend: string;
+  matmul: string | null;
   source: ModelSource;
   data: DataFile[];
   recipe: Recipe;
@@ -69,18 +68,19 @@ export async function writeRunLock(params: {
     finetune: params.version,
     node: process.version,
     platform: `${platform()}-${arch()}`,
-    backend: { name: params.backend, tfjs: packageVersionOf("@tensorflow/tfjs-core") },
+    backend: { name: params.backend, tfjs: packageVersionOf("@tensorflow/tfjs-core"), matmul: params.matmul },
     model: {
       repo: source.repo,
       revision: source.sha,
       path: source.repo === null ? relative(output, source.dir) || "." : null,
       files: await modelFileHashes(source.dir),
     },
-    data: params.data.map((f) => ({ path: relative(output, f.path), sha256: f.sha256, records: f.records, role: f.role })),
+    // Hub files are recorded by repo, commit and name (never as a path into someone's cache).
+    data: params.data.map((f) => ({ path: f.pinned ?? relative(output, f.path), sha256: f.sha256, records: f.records, role: f.role })),
     // The output is the run directory itself; an absolute path would leak the user's folders.
     recipe: { ...params.recipe, output: "." } as unknown as Record<string, unknown>,
     seed: params.recipe.train.seed,
-    train_losses: params.metrics.flatMap((r) => (r.type === "train" ? [r.loss] : [])),
+    train_losses: trainLosses(params.metrics),
     adapter_sha256: await sha256File(join(output, "adapter", "adapter_model.safetensors")),
   };
   await writeFileAtomic(join(output, LOCK_FILE), `${JSON.stringify(lock, null, 2)}\n`);

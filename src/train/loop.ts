@@ -113,6 +113,13 @@ export async function trainLoop(params: TrainParams): Promise<TrainOutcome> {
 
     // 3. Clip by global norm, then one AdamW step.
     const gradNorm = Math.sqrt(tf.tidy(() => tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g)))).dataSync()[0] ?? 0));
+    if (!Number.isFinite(gradNorm)) {
+      for (const g of grads.values()) g.dispose();
+      throw new RuntimeFailure(
+        `the gradient norm became ${gradNorm} at step ${step} (loss ${loss}); nothing from this step was applied or saved and the last checkpoint is intact. ` +
+          `Lower train.lr (now ${config.lr}) or keep train.max_grad_norm set, then run again (--resume continues from the last checkpoint).`,
+      );
+    }
     if (config.max_grad_norm !== null && gradNorm > config.max_grad_norm) {
       const scale = config.max_grad_norm / (gradNorm + 1e-6);
       for (const [name, g] of grads) {

@@ -37,16 +37,7 @@ export class MetricsFile {
 
   /** On resume: keep the rows up to the checkpoint's step and drop what the interrupted run wrote after it. */
   async restore(upToStep: number): Promise<void> {
-    const text = await readFile(this.path, "utf8").catch(() => "");
-    for (const line of text.split("\n")) {
-      if (line.trim() === "") continue;
-      try {
-        const row = JSON.parse(line) as MetricsRow;
-        if (row.step <= upToStep) this.rows.push(row);
-      } catch {
-        // A line cut by a crash mid-write: drop it.
-      }
-    }
+    this.rows.push(...(await readMetrics(this.path, upToStep)));
     await writeFileAtomic(this.path, this.rows.map((row) => `${JSON.stringify(row)}\n`).join(""));
   }
 
@@ -55,3 +46,22 @@ export class MetricsFile {
     await appendFile(this.path, `${JSON.stringify(row)}\n`);
   }
 }
+
+/** The rows of a metrics.jsonl up to a step, without changing the file; a line cut by a crash is skipped. */
+export async function readMetrics(path: string, upToStep = Number.MAX_SAFE_INTEGER): Promise<MetricsRow[]> {
+  const text = await readFile(path, "utf8").catch(() => "");
+  const rows: MetricsRow[] = [];
+  for (const line of text.split("\n")) {
+    if (line.trim() === "") continue;
+    try {
+      const row = JSON.parse(line) as MetricsRow;
+      if (row.step <= upToStep) rows.push(row);
+    } catch {
+      // skipped
+    }
+  }
+  return rows;
+}
+
+/** The training losses, step by step. */
+export const trainLosses = (rows: MetricsRow[]): number[] => rows.flatMap((r) => (r.type === "train" ? [r.loss] : []));

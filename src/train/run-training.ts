@@ -1,13 +1,14 @@
-import { mkdir, readdir, rename, rm } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { stringify } from "yaml";
+import { parse as parseYaml, stringify } from "yaml";
 import { forcedBackend, loadBackend } from "../backend/load.js";
 import { wasmHeapBytes } from "../backend/wasm-guard.js";
 import type { CommandContext } from "../context.js";
 import type { Recipe } from "../recipe/schema.js";
 import { prepareData } from "../data/prepare.js";
-import { Interrupted, UserError } from "../errors.js";
-import { tempSibling, writeFileAtomic } from "../io/atomic.js";
+import { errnoCode, Interrupted, UserError } from "../errors.js";
+import { writeFileAtomic } from "../io/atomic.js";
+import { replaceDirAtomic } from "../io/replace-dir.js";
 import { resolveModelSource } from "../hub/model-source.js";
 import { resolveToken } from "../hub/token.js";
 import { attachLora } from "../lora/attach.js";
@@ -43,6 +44,7 @@ export interface TrainingResult {
   adapter: string;
   adapter_sha256: string;
   backend: string;
+  matmul: string | null;
 }
 
 /**
@@ -56,13 +58,17 @@ export async function runTraining(params: RunTrainingParams): Promise<TrainingRe
 
   // 1. The output directory: never clobber a run unless asked.
   const output = resolve(recipe.output);
-  const existing = await readdir(output).catch(() => null);
+  const existing = await prepareOutput(output);
   const resumeStep = options.resume ? await newestCheckpoint(output) : null;
   if (options.resume && resumeStep === null) {
     throw new UserError(`--resume: ${output} has no checkpoint to resume from${existing === null ? " (it does not exist)" : ""}; run without --resume to start.`);
   }
   if (existing && existing.length > 0 && !options.resume && !options.overwrite) {
     throw new UserError(`output directory ${output} is not empty; use --resume to continue that run, --overwrite to replace it, or --output for a new directory.`);
+  }
+  // --overwrite replaces a finetune run, never an arbitrary folder (a mistyped --output . would delete the project).
+  if (options.overwrite && existing && existing.length > 0 && !existing.some((name) => RUN_MARKERS.includes(name))) {
+    throw new UserError(`--overwrite: ${output} does not look like a finetune run (no metrics.jsonl, checkpoints/ or run.lock.json); refusing to delete it. Choose an empty --output.`);
   }
 
   // 2. Model files (pulled into the HF cache if needed), tokenizer, data.
@@ -79,7 +85,8 @@ export async function runTraining(params: RunTrainingParams): Promise<TrainingRe
   const backend = await loadBackend({ forced: forcedBackend(context.globals.backend, context.env) });
   const { tf } = backend;
   // Refuse, with what would fit, before loading anything big: tfjs-backend-wasm corrupts memory past its 4 GB heap.
-  const checkpointing = checkMemoryBudget({ config: await readModelConfig(source.dir), recipe, backend: backend.backend, label: backend.label, longest: Math.max(1, ...data.trainSequences.map((s) => s.ids.length)) });
+  const longest = data.trainSequences.reduce((max, s) => Math.max(max, s.ids.length), 1);
+  const checkpointing = checkMemoryBudget({ config: await readModelConfig(source.dir), recipe, backend: backend.backend, label: backend.label, longest });
   const model = await loadModel(tf, source.dir);
   if (recipe.train.max_seq_len > model.config.maxPositions) {
     model.dispose();
@@ -106,15 +113,18 @@ export async function runTraining(params: RunTrainingParams): Promise<TrainingRe
   if (options.overwrite && existing && existing.length > 0) await rm(output, { recursive: true, force: true });
   await mkdir(output, { recursive: true });
   const metrics = new MetricsFile(output);
+  const resolvedRecipe = data.resolvedRecipe(output, source.repo === null ? source.dir : null);
+  const resolvedYaml = `# The recipe as this run resolved it (defaults filled in, overrides applied).\n${stringify(resolvedRecipe)}`;
   let resumeState = null;
   if (resumeStep !== null) {
+    await checkSameRecipe(join(output, "recipe.resolved.yaml"), resolvedYaml);
     resumeState = await loadCheckpoint({ tf, output, step: resumeStep, lora, optimizer });
     await metrics.restore(resumeStep);
     reporter.info(`resuming from step ${resumeStep} (checkpoints/step-${resumeStep})`);
   } else {
     await writeFileAtomic(join(output, "metrics.jsonl"), "");
   }
-  await writeFileAtomic(join(output, "recipe.resolved.yaml"), `# The recipe as this run resolved it (defaults filled in, overrides applied).\n${stringify(data.resolvedRecipe(output, source.repo === null ? source.dir : null))}`);
+  await writeFileAtomic(join(output, "recipe.resolved.yaml"), resolvedYaml);
   const plot = () => writeFileAtomic(join(output, "loss.svg"), lossPlotSvg(metrics.rows, `${base.nameOrPath} · LoRA r=${recipe.lora.r}`));
 
   // 5. Train.
@@ -166,18 +176,16 @@ export async function runTraining(params: RunTrainingParams): Promise<TrainingRe
 
   // 6. The final adapter, written whole or not at all, and the final plot.
   const adapterDir = join(output, "adapter");
-  const temp = tempSibling(adapterDir);
-  await savePeftAdapter(tf, temp, lora, model.config, base);
-  await rm(adapterDir, { recursive: true, force: true });
-  await rename(temp, adapterDir);
+  await replaceDirAtomic(adapterDir, (temp) => savePeftAdapter(tf, temp, lora, model.config, base));
   await plot();
   const lock = await writeRunLock({
     output,
     version: context.version,
     backend: backend.label,
+    matmul: backend.matmul?.path ?? null,
     source,
     data: data.files,
-    recipe: data.resolvedRecipe(output, source.repo === null ? source.dir : null),
+    recipe: resolvedRecipe,
     metrics: metrics.rows,
   });
   lora.dispose();
@@ -192,5 +200,35 @@ export async function runTraining(params: RunTrainingParams): Promise<TrainingRe
     adapter: adapterDir,
     adapter_sha256: lock.adapter_sha256,
     backend: backend.label,
+    matmul: backend.matmul?.path ?? null,
   };
+}
+
+/** Files only a finetune run directory has. */
+const RUN_MARKERS = ["metrics.jsonl", "checkpoints", "run.lock.json", "recipe.resolved.yaml", "adapter"];
+
+/** The output folder's entries (null when it does not exist); a file or an unreadable folder is a usage error. */
+async function prepareOutput(output: string): Promise<string[] | null> {
+  const info = await stat(output).catch(() => null);
+  if (!info) return null;
+  if (!info.isDirectory()) throw new UserError(`output ${output} is a file, not a directory; choose another --output.`);
+  try {
+    return await readdir(output);
+  } catch (error) {
+    throw new UserError(`cannot read the output directory ${output} (${errnoCode(error) ?? String(error)}); choose another --output.`);
+  }
+}
+
+/** A resumed run must continue the same recipe (same data, lr, seed, steps…), or the result is not that run. */
+async function checkSameRecipe(path: string, resolvedYaml: string): Promise<void> {
+  const saved = await readFile(path, "utf8").catch(() => null);
+  if (saved === null || saved === resolvedYaml) return;
+  const before = JSON.stringify(parseYaml(saved));
+  const now = JSON.stringify(parseYaml(resolvedYaml));
+  if (before !== now) {
+    throw new UserError(
+      `--resume: the recipe differs from the one this run started with (${path}); resume with that recipe — ` +
+        `\`finetune train ${path} --resume\` — or start a new run with --output.`,
+    );
+  }
 }

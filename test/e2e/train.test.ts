@@ -232,6 +232,25 @@ describe("finetune train: bad input gets a clear message, exit 2, nothing overwr
     expect(result.stderr).toMatch(/this run needs about [\d.]+ GB on the wasm backend, whose limit is 4\.0 GB .*What would fit: train\.batch_size \d+ .*; or the tensorflow backend/);
   });
 
+  it("--overwrite replaces only a finetune run, and --resume refuses a changed recipe", async () => {
+    const dir = base();
+    const precious = join(dir, "project");
+    mkdirSync(precious, { recursive: true });
+    writeFileSync(join(precious, "notes.txt"), "mine");
+    const refused = await runCli(["train", join(dir, "recipe.yaml"), "--output", precious, "--overwrite"], env());
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain("does not look like a finetune run");
+    expect(readFileSync(join(precious, "notes.txt"), "utf8")).toBe("mine");
+    const run = join(dir, "resumable");
+    const first = await runCli(["train", join(dir, "recipe.yaml"), "--output", run, "--max-steps", "12"], env());
+    expect(first.code, first.stderr).toBe(0);
+    const changed = await runCli(["train", join(dir, "recipe.yaml"), "--output", run, "--max-steps", "12", "--set", "train.lr=0.5", "--resume"], env());
+    expect(changed.code).toBe(2);
+    expect(changed.stderr).toContain("the recipe differs from the one this run started with");
+    const again = await runCli(["train", join(dir, "recipe.yaml"), "--output", run, "--max-steps", "12", "--overwrite"], env());
+    expect(again.code, again.stderr).toBe(0);
+  });
+
   it("refuses a non-empty output directory and leaves it untouched", async () => {
     const dir = base();
     mkdirSync(join(dir, "run"), { recursive: true });

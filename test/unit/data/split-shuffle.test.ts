@@ -46,3 +46,12 @@ describe("epochOrder", () => {
     expect(Array.from(epochOrder(1, 1, 5))).toEqual([0]);
   });
 });
+
+describe("hubPin", () => {
+  it("names a cached hub dataset file by repo, commit and path", async () => {
+    const { hubPin } = await import("../../../src/data/prepare.js");
+    const sha = "a".repeat(40);
+    expect(hubPin(`/home/u/.cache/huggingface/hub/datasets--org--data/snapshots/${sha}/sub/train.jsonl`)).toBe(`datasets/org/data@${sha}/sub/train.jsonl`);
+    expect(hubPin("/work/data/train.jsonl")).toBeNull();
+  });
+});
