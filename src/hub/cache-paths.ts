@@ -11,8 +11,12 @@ export function cacheRoot(override: string | undefined, env: NodeJS.ProcessEnv):
   if (override) return resolve(override);
   const fromEnv = env.HF_HUB_CACHE ?? env.HUGGINGFACE_HUB_CACHE;
   if (fromEnv) return resolve(fromEnv);
-  const home = env.HF_HOME ?? join(env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "huggingface");
-  return resolve(home, "hub");
+  return resolve(hfHome(env), "hub");
+}
+
+/** HF_HOME, else XDG_CACHE_HOME/huggingface, else ~/.cache/huggingface (the cache and the token live there). */
+export function hfHome(env: NodeJS.ProcessEnv): string {
+  return env.HF_HOME ?? join(env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "huggingface");
 }
 
 /** `models--org--name` / `datasets--org--name`, the folder name Python uses. */

@@ -127,7 +127,8 @@ export async function pullRepo(params: PullParams): Promise<PullResult> {
 async function downloadLocked(params: Parameters<typeof downloadBlob>[0]): Promise<number> {
   const release = await acquireLock(`${params.blobPath}.lock`, { signal: params.signal });
   try {
-    if ((await stat(params.blobPath).catch(() => null))?.size === params.file.size) return 0;
+    // Another process may have finished this blob while we waited for the lock.
+    if (await hasSize(params.blobPath, params.file.size)) return 0;
     return await downloadBlob(params);
   } finally {
     await release();
@@ -145,12 +146,12 @@ export function resolveUrl(endpoint: string, ref: RepoRef, sha: string, path: st
   return `${endpoint}/${prefix}${ref.name}/resolve/${sha}/${path.split("/").map(encodeURIComponent).join("/")}`;
 }
 
-async function blobComplete(paths: RepoCachePaths, file: RemoteFile): Promise<boolean> {
-  try {
-    return (await stat(join(paths.blobs, file.blobName))).size === file.size;
-  } catch {
-    return false;
-  }
+function blobComplete(paths: RepoCachePaths, file: RemoteFile): Promise<boolean> {
+  return hasSize(join(paths.blobs, file.blobName), file.size);
+}
+
+function hasSize(path: string, size: number): Promise<boolean> {
+  return stat(path).then((s) => s.size === size, () => false);
 }
 
 async function prepareDirs(paths: RepoCachePaths, root: string): Promise<void> {

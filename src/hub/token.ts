@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
-import { homedir } from "node:os";
 import { join } from "node:path";
 import { UserError } from "../errors.js";
+import { hfHome } from "./cache-paths.js";
 
 export type TokenSource = "--token" | "HF_TOKEN" | "HUGGING_FACE_HUB_TOKEN" | "token file" | "none";
 
@@ -14,8 +14,7 @@ export interface ResolvedToken {
 /** Where Python's `hf auth login` stores the token. */
 export function tokenFilePath(env: NodeJS.ProcessEnv): string {
   if (env.HF_TOKEN_PATH) return env.HF_TOKEN_PATH;
-  const home = env.HF_HOME ?? join(env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "huggingface");
-  return join(home, "token");
+  return join(hfHome(env), "token");
 }
 
 // Hub tokens are `hf_` followed by letters and digits; the hub client rejects anything else.
