@@ -8,23 +8,8 @@ export function tempSibling(path: string): string {
 }
 
 /** Writes a file whole or not at all: temp file in the same directory, then rename over the target. */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const temp = tempSibling(path);
-  try {
-    const handle = await open(temp, "w");
-    try {
-      await handle.writeFile(data);
-      // Flushed before the rename, so a power loss cannot leave a renamed but empty file.
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, path);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
+export function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  return writeStreamAtomic(path, (handle) => handle.writeFile(data));
 }
 
 /** Creates or replaces a symlink atomically. */
@@ -48,6 +33,7 @@ export async function writeStreamAtomic(path: string, write: (handle: FileHandle
     const handle = await open(temp, "w");
     try {
       await write(handle);
+      // Flushed before the rename, so a power loss cannot leave a renamed but empty file.
       await handle.sync();
     } finally {
       await handle.close();
