@@ -1,5 +1,8 @@
 import { Interrupted, RuntimeFailure } from "../errors.js";
 
+/** The hub could not be reached at all (DNS, refused, reset), after retries. */
+export class NetworkFailure extends RuntimeFailure {}
+
 export interface HubHttpOptions {
   token?: string | undefined;
   /** Attempts for one request, the first included. */
@@ -51,7 +54,7 @@ export function createHubHttp(options: HubHttpOptions = {}): HubHttp {
         if (options.signal?.aborted) throw new Interrupted("interrupted");
         lastReason = describeNetworkError(error);
         if (attempt === attempts) {
-          throw new RuntimeFailure(
+          throw new NetworkFailure(
             `could not reach ${new URL(url).origin} (${lastReason}) after ${attempts} attempts; ` +
               `check your network connection, or HF_ENDPOINT if you set it.`,
           );

@@ -6,9 +6,9 @@ import { formatBytes } from "../ui/format.js";
 import { cacheRoot, repoCachePaths, type RepoCachePaths } from "./cache-paths.js";
 import { downloadBlob } from "./download-blob.js";
 import { hubEndpoint, isOffline } from "./endpoint.js";
-import { createHubHttp } from "./http.js";
+import { createHubHttp, NetworkFailure } from "./http.js";
 import { explainHubError, type HubErrorContext } from "./hub-errors.js";
-import { findCachedSnapshot, notCachedError } from "./offline.js";
+import { findCachedSnapshot, notCachedError, type CachedSnapshot } from "./offline.js";
 import { listRemoteFiles, resolveRevision, type RemoteFile } from "./remote.js";
 import { formatRepo, type RepoRef } from "./repo-ref.js";
 import { selectFiles } from "./select-files.js";
@@ -57,12 +57,16 @@ export async function pullRepo(params: PullParams): Promise<PullResult> {
   const revision = ref.revision ?? "main";
   const repo = formatRepo(ref);
 
+  const fromCache = (cached: CachedSnapshot, reason: string): PullResult => {
+    params.onEvent?.({ type: "offline", reason });
+    const files = params.include ? selectFiles(cached.files.map((path) => ({ path })), { type: ref.type, include: params.include, repo }).map((f) => f.path) : cached.files;
+    return { repo, revision, sha: cached.sha, path: cached.path, files };
+  };
+
   if (isOffline(params.env)) {
     const cached = await findCachedSnapshot(paths, ref);
     if (!cached) throw notCachedError(ref, root, "HF_HUB_OFFLINE is set");
-    params.onEvent?.({ type: "offline", reason: "HF_HUB_OFFLINE is set" });
-    const files = params.include ? selectFiles(cached.files.map((path) => ({ path })), { type: ref.type, include: params.include, repo }).map((f) => f.path) : cached.files;
-    return { repo, revision, sha: cached.sha, path: cached.path, files };
+    return fromCache(cached, "HF_HUB_OFFLINE is set");
   }
 
   const endpoint = hubEndpoint(params.env);
@@ -73,8 +77,16 @@ export async function pullRepo(params: PullParams): Promise<PullResult> {
   });
   const context: HubErrorContext = { ref, endpoint, http, hasToken: params.token !== undefined };
 
-  // 1. Resolve the revision to a commit sha: every file is then fetched at that exact commit.
-  const sha = await resolveRevision(context);
+  // 1. Resolve the revision to a commit sha: every file is then fetched at that exact commit. When the hub cannot
+  //    be reached at all, a snapshot already in the cache is used (as huggingface_hub does), with a notice.
+  let sha: string;
+  try {
+    sha = await resolveRevision(context);
+  } catch (error) {
+    const cached = error instanceof NetworkFailure ? await findCachedSnapshot(paths, ref) : null;
+    if (!cached) throw error;
+    return fromCache(cached, `${endpoint} is unreachable`);
+  }
   // 2. List the tree at that sha and pick the files to fetch.
   const files = selectFiles(await listRemoteFiles(context, sha), { type: ref.type, include: params.include, repo });
   await prepareDirs(paths, root);

@@ -180,6 +180,12 @@ describe("finetune pull", () => {
     expect(offline.code).toBe(0);
     expect(lastJson(offline.stdout)).toMatchObject({ sha: online.sha, path: online.path });
     expect(hub.requests).toHaveLength(0);
+    // An unreachable hub (not offline mode) falls back to the cached snapshot, saying so.
+    const unreachable = await runCli(["pull", "tiny/llama", "--json"], env({ HF_ENDPOINT: "http://127.0.0.1:59997" }));
+    expect(unreachable.code).toBe(0);
+    expect(lastJson(unreachable.stdout)).toMatchObject({ sha: online.sha, path: online.path });
+    const human = await runCli(["pull", "tiny/llama"], env({ HF_ENDPOINT: "http://127.0.0.1:59997" }));
+    expect(human.stderr).toContain("offline (http://127.0.0.1:59997 is unreachable): using the cached snapshot");
     const missing = await runCli(["pull", "tiny/other"], env({ HF_HUB_OFFLINE: "1" }));
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain("tiny/other@main is not in the cache");
