@@ -6,6 +6,7 @@ import { openSafetensors } from "../io/safetensors-read.js";
 import { writeSafetensors, type TensorToWrite } from "../io/safetensors-write.js";
 import { loraScale } from "./adapter.js";
 import { readAdapterConfig } from "./peft-load.js";
+import { readPeftPairs } from "./peft-tensors.js";
 
 /** Files a merged model folder carries over from the base unchanged. */
 const COPIED = /^(config\.json|generation_config\.json|tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|chat_template\.jinja|vocab\.json|merges\.txt|tokenizer\.model|model\.safetensors\.index\.json)$/;
@@ -62,21 +63,12 @@ export async function mergeAdapter(params: { baseDir: string; adapterDir: string
 }
 
 async function readPairs(adapterDir: string, r: number): Promise<Map<string, LoraPair>> {
-  const reader = await openSafetensors(join(adapterDir, "adapter_model.safetensors"));
   const pairs = new Map<string, LoraPair>();
-  try {
-    for (const name of reader.tensors.keys()) {
-      const match = /^base_model\.model\.(.+)\.lora_A(?:\.[^.]+)?\.weight$/.exec(name);
-      if (!match?.[1]) continue;
-      const module = match[1];
-      const bName = [...reader.tensors.keys()].find((n) => n.startsWith(`base_model.model.${module}.lora_B.`));
-      const aEntry = reader.tensors.get(name);
-      const bEntry = bName ? reader.tensors.get(bName) : undefined;
-      if (!aEntry || !bEntry || !bName) throw new UserError(`${adapterDir}: ${module} has lora_A but no lora_B.`);
-      pairs.set(module, { a: await reader.readFloat32(name), b: await reader.readFloat32(bName), r, inFeatures: aEntry.shape[1] ?? 0, outFeatures: bEntry.shape[0] ?? 0 });
+  for (const pair of (await readPeftPairs(adapterDir)).values()) {
+    if (pair.aShape[0] !== r || pair.bShape[1] !== r) {
+      throw new UserError(`${adapterDir}: ${pair.module} has lora_A [${pair.aShape.join(", ")}] and lora_B [${pair.bShape.join(", ")}], which do not match r=${r} in adapter_config.json.`);
     }
-  } finally {
-    await reader.close();
+    pairs.set(pair.module, { a: pair.a, b: pair.b, r, inFeatures: pair.aShape[1] ?? 0, outFeatures: pair.bShape[0] ?? 0 });
   }
   return pairs;
 }

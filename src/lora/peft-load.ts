@@ -1,12 +1,12 @@
-import { readFile, stat } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { errnoCode, UserError } from "../errors.js";
-import { openSafetensors } from "../io/safetensors-read.js";
 import type { CausalLM, Tf } from "../model/types.js";
 import type * as tfc from "@tensorflow/tfjs-core";
 import { LoraAdapter, loraScale } from "./adapter.js";
 import { detachAdapters, layerOf, loraSet, shortName, type LoraSet } from "./attach.js";
+import { readPeftPairs } from "./peft-tensors.js";
 
 const adapterConfigSchema = z
   .object({
@@ -62,49 +62,36 @@ export async function readAdapterConfig(dir: string): Promise<AdapterConfig> {
 export async function loadPeftAdapter(tf: Tf, model: CausalLM, dir: string): Promise<LoraSet & { config: AdapterConfig }> {
   const config = await readAdapterConfig(dir);
   const file = join(dir, "adapter_model.safetensors");
-  if (!(await stat(file).then((s) => s.isFile(), () => false))) {
-    throw new UserError(`${dir} has no adapter_model.safetensors (pickle adapter_model.bin files are never loaded).`);
-  }
-  const reader = await openSafetensors(file);
+  const pairs = await readPeftPairs(dir);
   const scale = loraScale(config.lora_alpha, config.r, config.use_rslora ?? false);
-  const names = [...reader.tensors.keys()];
-  const modules = [...new Set(names.map((n) => /^base_model\.model\.(.+)\.lora_[AB](?:\.[^.]+)?\.weight$/.exec(n)?.[1]).filter((m): m is string => m !== undefined))];
-  const stray = names.filter((n) => !/\.lora_[AB](?:\.[^.]+)?\.weight$/.test(n));
-  if (stray.length > 0) throw new UserError(`${file} has tensors that are not LoRA A/B weights (${stray.slice(0, 3).join(", ")}); finetune loads plain LoRA adapters only.`);
   const available = [...new Set([...model.projections.keys()].map(shortName))];
   const adapters: LoraSet["adapters"] = [];
   try {
-    for (const module of modules) {
-      const projection = model.projections.get(module);
+    for (const pair of pairs.values()) {
+      const projection = model.projections.get(pair.module);
       if (!projection) {
-        throw new UserError(`${file}: target module ${module} does not exist in this ${model.config.modelType} model (modules here: ${available.join(", ")}); the adapter was trained for another architecture.`);
+        throw new UserError(`${file}: target module ${pair.module} does not exist in this ${model.config.modelType} model (modules here: ${available.join(", ")}); the adapter was trained for another architecture.`);
       }
-      const tensorName = (ab: "A" | "B") => names.find((n) => n.startsWith(`base_model.model.${module}.lora_${ab}.`)) ?? "";
-      const read = async (ab: "A" | "B", expected: number[]) => {
-        const name = tensorName(ab);
-        const entry = reader.tensors.get(name);
-        if (!entry || entry.shape.join() !== expected.join()) {
+      const check = (name: string, shape: number[], expected: number[]) => {
+        if (shape.join() !== expected.join()) {
           throw new UserError(
-            `${file}: ${name || `lora_${ab} of ${module}`} has shape [${entry?.shape.join(", ") ?? "missing"}], but the base model needs [${expected.join(", ")}]; this adapter was trained for a different base model` +
+            `${file}: ${name} has shape [${shape.join(", ")}], but the base model needs [${expected.join(", ")}]; this adapter was trained for a different base model` +
               (config.base_model_name_or_path ? ` (${config.base_model_name_or_path})` : "") + ".",
           );
         }
-        return reader.readFloat32(name);
       };
-      const aData = await read("A", [config.r, projection.inFeatures]);
-      const bData = await read("B", [projection.outFeatures, config.r]);
+      check(pair.aName, pair.aShape, [config.r, projection.inFeatures]);
+      check(pair.bName, pair.bShape, [projection.outFeatures, config.r]);
       // PEFT stores lora_A [r, in] and lora_B [out, r]; the model multiplies x·Aᵀ·Bᵀ, so keep the transposes.
-      const a = tf.variable(tf.tidy(() => tf.transpose(tf.tensor2d(aData, [config.r, projection.inFeatures]))), false, `${module}.lora_A.loaded`) as tfc.Variable<tfc.Rank.R2>;
-      const b = tf.variable(tf.tidy(() => tf.transpose(tf.tensor2d(bData, [projection.outFeatures, config.r]))), false, `${module}.lora_B.loaded`) as tfc.Variable<tfc.Rank.R2>;
+      const a = tf.variable(tf.tidy(() => tf.transpose(tf.tensor2d(pair.a, [config.r, projection.inFeatures]))), false, `${pair.module}.lora_A.loaded`) as tfc.Variable<tfc.Rank.R2>;
+      const b = tf.variable(tf.tidy(() => tf.transpose(tf.tensor2d(pair.b, [projection.outFeatures, config.r]))), false, `${pair.module}.lora_B.loaded`) as tfc.Variable<tfc.Rank.R2>;
       const adapter = new LoraAdapter(tf, a, b, scale, 0, () => 0);
       projection.adapter = adapter;
-      adapters.push({ name: module, projection, adapter });
+      adapters.push({ name: pair.module, projection, adapter });
     }
   } catch (error) {
     detachAdapters(adapters);
     throw error;
-  } finally {
-    await reader.close();
   }
   const layers = [...new Set(adapters.map((a) => layerOf(a.name)))].sort((x, y) => x - y);
   const spec = {
