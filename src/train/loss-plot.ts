@@ -26,7 +26,9 @@ export function lossPlotSvg(rows: MetricsRow[], title: string): string {
     out.push(`<line x1="${M.left}" x2="${W - M.right}" y1="${py(y).toFixed(1)}" y2="${py(y).toFixed(1)}" stroke="#eee"/>`);
     out.push(`<text x="${M.left - 6}" y="${(py(y) + 4).toFixed(1)}" text-anchor="end">${y.toFixed(3)}</text>`);
   }
-  for (const x of ticks(0, maxStep, 5)) {
+  // Whole steps only, evenly spaced: a label must sit exactly at its step.
+  const every = Math.max(1, Math.ceil(maxStep / 6));
+  for (let x = 0; x <= maxStep; x += every) {
     out.push(`<text x="${px(x).toFixed(1)}" y="${H - M.bottom + 18}" text-anchor="middle">${Math.round(x)}</text>`);
   }
   out.push(`<line x1="${M.left}" x2="${W - M.right}" y1="${H - M.bottom}" y2="${H - M.bottom}" stroke="black"/>`);
