@@ -7,7 +7,7 @@ export interface ReporterOptions {
   verbose: boolean;
   noColor: boolean;
   stdout?: NodeJS.WritableStream & { isTTY?: boolean };
-  stderr?: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr?: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
   env?: NodeJS.ProcessEnv;
 }
 
@@ -18,7 +18,7 @@ export class Reporter {
   /** Live spinners and bars only on an interactive terminal, never in CI or pipes. */
   readonly interactive: boolean;
   readonly stdout: NodeJS.WritableStream;
-  readonly stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  readonly stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
 
   constructor(options: ReporterOptions) {
     const env = options.env ?? process.env;
@@ -27,7 +27,10 @@ export class Reporter {
     this.json = options.json;
     this.verbose = options.verbose;
     const isTTY = Boolean(this.stderr.isTTY);
-    this.interactive = !this.json && isTTY && env.CI === undefined && env.TERM !== "dumb";
+    // A TTY that reports no width (some pseudo-terminals) cannot host a live line: spinners would compute an
+    // endless number of lines to clear. Plain lines then.
+    const width = this.stderr.columns ?? 0;
+    this.interactive = !this.json && isTTY && width > 0 && env.CI === undefined && env.TERM !== "dumb";
     this.color = makeChalk(colorLevel({ noColorFlag: options.noColor, env, isTTY }));
   }
 

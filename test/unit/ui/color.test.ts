@@ -30,3 +30,15 @@ describe("format", () => {
     expect(formatDuration(Number.NaN)).toBe("?");
   });
 });
+
+describe("Reporter.interactive", () => {
+  it("uses a live line only on a TTY with a width, outside CI and without --json", async () => {
+    const { Reporter } = await import("../../../src/ui/reporter.js");
+    const { PassThrough } = await import("node:stream");
+    const tty = (columns: number) => Object.assign(new PassThrough(), { isTTY: true, columns });
+    expect(new Reporter({ json: false, verbose: false, noColor: false, stderr: tty(80), env: {} }).interactive).toBe(true);
+    expect(new Reporter({ json: false, verbose: false, noColor: false, stderr: tty(0), env: {} }).interactive).toBe(false);
+    expect(new Reporter({ json: false, verbose: false, noColor: false, stderr: tty(80), env: { CI: "true" } }).interactive).toBe(false);
+    expect(new Reporter({ json: true, verbose: false, noColor: false, stderr: tty(80), env: {} }).interactive).toBe(false);
+  });
+});
