@@ -2,13 +2,12 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startHubServer, type FakeFile, type HubServer } from "../helpers/hub-server.js";
+import { filesOf, startHubServer, type HubServer } from "../helpers/hub-server.js";
 import { cleanEnv, lastJson, runCli, tempDir } from "../helpers/run-cli.js";
 import { writeTinyCheckpoint } from "../helpers/tiny-checkpoint.js";
 
 const tmp = tempDir();
 let hub: HubServer;
-const filesOf = (dir: string): FakeFile[] => readdirSync(dir).map((path) => ({ path, content: readFileSync(join(dir, path)), lfs: path.endsWith(".safetensors") }));
 const env = () => cleanEnv({ HOME: join(tmp.path, "home"), HF_ENDPOINT: hub.url, HF_HUB_CACHE: join(tmp.path, "cache"), HF_TOKEN: "hf_exportTestSecret123" });
 
 /** A finished tiny run on a hub model; returns its directory. */

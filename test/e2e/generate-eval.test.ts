@@ -1,7 +1,7 @@
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startHubServer, type FakeFile, type HubServer } from "../helpers/hub-server.js";
+import { filesOf, startHubServer, type HubServer } from "../helpers/hub-server.js";
 import { referenceMeanLoss } from "../helpers/reference-model.js";
 import { cleanEnv, lastJson, ROOT, runCli, tempDir } from "../helpers/run-cli.js";
 import { writeTinyCheckpoint } from "../helpers/tiny-checkpoint.js";
@@ -11,8 +11,6 @@ const tiny = join(tmp.path, "tiny-llama");
 const stories = resolve(ROOT, "..", "shared", "models", "stories260K");
 let hub: HubServer;
 
-const filesOf = (dir: string): FakeFile[] =>
-  readdirSync(dir).map((path) => ({ path, content: readFileSync(join(dir, path)), lfs: path.endsWith(".safetensors") }));
 
 beforeAll(async () => {
   writeTinyCheckpoint(tiny, { kind: "llama", maxPositions: 128, seed: 21 });

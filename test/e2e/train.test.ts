@@ -2,14 +2,13 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startHubServer, type FakeFile, type HubServer } from "../helpers/hub-server.js";
+import { filesOf, startHubServer, type HubServer } from "../helpers/hub-server.js";
 import { cleanEnv, collect, lastJson, runCli, startCli, tempDir } from "../helpers/run-cli.js";
 import { writeTinyCheckpoint } from "../helpers/tiny-checkpoint.js";
 
 const tmp = tempDir();
 let hub: HubServer;
 
-const filesOf = (dir: string): FakeFile[] => readdirSync(dir).map((path) => ({ path, content: readFileSync(join(dir, path)), lfs: path.endsWith(".safetensors") }));
 const sha256 = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
 const env = () => cleanEnv({ HOME: tmp.path, HF_ENDPOINT: hub.url, HF_HUB_CACHE: join(tmp.path, "cache") });
 

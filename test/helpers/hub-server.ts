@@ -1,6 +1,8 @@
 import { createHash, randomBytes } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { join } from "node:path";
 
 /** A file in a fake repo. `lfs` files are listed with an LFS sha256, like weights on the real hub. */
 export interface FakeFile {
@@ -280,4 +282,9 @@ function readBody(req: IncomingMessage): Promise<string> {
     req.on("end", () => resolve(data));
     req.on("error", reject);
   });
+}
+
+/** The files of a model folder as a hub commit; safetensors are served as LFS files, like on the real hub. */
+export function filesOf(dir: string): FakeFile[] {
+  return readdirSync(dir).map((path) => ({ path, content: readFileSync(join(dir, path)), lfs: path.endsWith(".safetensors") }));
 }
