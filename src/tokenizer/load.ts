@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { z } from "zod";
 import { errnoCode, UserError } from "../errors.js";
+import { checkEncodedIds, checkTokenizerIds } from "./id-bounds.js";
 
 /** A model's tokenizer with the facts generation and chat rendering need, read from its directory. */
 export interface ModelTokenizer {
@@ -84,6 +85,9 @@ const generationConfigSchema = z.looseObject({
   repetition_penalty: z.number().positive().nullish(),
 });
 
+// Only the embedding size matters here: ids the model cannot embed are refused with the tokenizer's own words.
+const modelConfigSchema = z.looseObject({ vocab_size: z.number().int().positive().nullish() });
+
 type TokenizerConfig = z.infer<typeof tokenizerConfigSchema>;
 type GenerationConfig = z.infer<typeof generationConfigSchema>;
 
@@ -99,6 +103,8 @@ export async function loadTokenizer(dir: string): Promise<ModelTokenizer> {
   const specialMap = await readJson(dir, "special_tokens_map.json", specialTokensMapSchema);
   const generation = await readJson(dir, "generation_config.json", generationConfigSchema);
   const templateFile = await readOptional(dir, "chat_template.jinja");
+  const modelVocabSize = (await readJson(dir, "config.json", modelConfigSchema))?.vocab_size ?? null;
+  checkTokenizerIds(join(dir, "tokenizer.json"), tokenizerJson, modelVocabSize);
 
   // tokenizer_config.json wins over special_tokens_map.json, as in transformers.
   const named: Record<string, string> = {};
@@ -135,8 +141,9 @@ export async function loadTokenizer(dir: string): Promise<ModelTokenizer> {
 
   return {
     encode(text, options) {
-      const ids = tokenizer.encode(text, { add_special_tokens: options?.addSpecialTokens ?? true }).ids;
-      return checkIds(ids, text);
+      const ids = checkIds(tokenizer.encode(text, { add_special_tokens: options?.addSpecialTokens ?? true }).ids, text);
+      checkEncodedIds(ids, modelVocabSize, idToToken);
+      return ids;
     },
     decode(ids, options) {
       // The library refuses an empty list; an empty generation is a normal outcome for us.
