@@ -3,6 +3,8 @@
 // ends in one line saying why, and exit code 0.
 //   FINETUNE_NATIVE=0       skip the build
 //   FINETUNE_NATIVE_BLAS=0  do not link OpenBLAS/Accelerate even when found (use the built-in kernel)
+//   --can-build             build nothing; exit 0 when this machine has what the build needs, else say why and
+//                           exit 1 (.ci/run: where the build can run, a missing addon is a failure, not a skip)
 import { spawnSync } from "node:child_process";
 import { existsSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -14,6 +16,12 @@ const built = join(nativeDir, "build", "Release", "finetune_matmul.node");
 const require = createRequire(import.meta.url);
 const env = process.env;
 
+if (process.argv.includes("--can-build")) {
+  const blocker = env.FINETUNE_NATIVE === "0" ? "disabled by FINETUNE_NATIVE=0" : cannotBuild();
+  if (blocker) console.log(blocker);
+  process.exit(blocker ? 1 : 0);
+}
+
 try {
   build();
 } catch (error) {
@@ -23,11 +31,10 @@ process.exit(0);
 
 function build() {
   if (env.FINETUNE_NATIVE === "0") return console.log("finetune: native matmul skipped (FINETUNE_NATIVE=0); using the wasm matmul");
-  if (!existsSync(join(nativeDir, "binding.gyp"))) return notBuilt("native/binding.gyp is missing from this install");
-  const missing = missingTools();
-  if (missing) return notBuilt(missing);
+  const blocker = cannotBuild();
+  if (blocker) return notBuilt(blocker);
   const nodeGyp = findNodeGyp();
-  if (!nodeGyp) return notBuilt("node-gyp not found (it ships with npm; run this through `npm install`)");
+  if (!nodeGyp) return notBuilt("node-gyp not found");
 
   const blas = detectBlas();
   // A BLAS that is found but does not compile or link still leaves the built-in kernel.
@@ -44,6 +51,15 @@ function build() {
     if (defines.length > 0) note = `; the BLAS build failed, so the built-in kernel: ${failure}`;
   }
   notBuilt(failure);
+}
+
+/** Why the build cannot even start here (no binding.gyp, compiler, make, python or node-gyp), or null. */
+function cannotBuild() {
+  if (!existsSync(join(nativeDir, "binding.gyp"))) return "native/binding.gyp is missing from this install";
+  const missing = missingTools();
+  if (missing) return missing;
+  if (!findNodeGyp()) return "node-gyp not found (it ships with npm; run this through `npm install`)";
+  return null;
 }
 
 function notBuilt(reason) {

@@ -10,7 +10,7 @@ export interface MicroBatch {
   segments: Int32Array;
   packed: boolean;
   targets: Int32Array;
-  /** 1 where position t predicts a trained token (labels[t+1] = 1 in the same row), else 0. */
+  /** 1 where position t predicts a trained token (labels[t+1] = 1 in the same row and packed example), else 0. */
   trained: Uint8Array;
   /** Non-padding input tokens. */
   inputTokens: number;
@@ -30,7 +30,8 @@ export function toMicroBatch(sequences: Sequence[], padId: number, packed: boole
     for (let t = 0; t < b.length - 1; t += 1) {
       const i = row * b.length + t;
       targets[i] = b.ids[i + 1] ?? 0;
-      trained[i] = b.labels[i + 1] ?? 0;
+      // The last token of a packed example never learns the next example's first token (it cannot see it).
+      trained[i] = b.segments[i] === b.segments[i + 1] ? (b.labels[i + 1] ?? 0) : 0;
     }
   }
   const inputTokens = b.segments.reduce((n, s) => n + (s >= 0 ? 1 : 0), 0);

@@ -1,14 +1,16 @@
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, truncateSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { copyFileSync, mkdirSync, readdirSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { filesOf, startHubServer, type HubServer } from "../helpers/hub-server.js";
+import { itNeeds, sharedFiles, sharedPath } from "../helpers/needs.js";
 import { referenceMeanLoss } from "../helpers/reference-model.js";
-import { cleanEnv, lastJson, ROOT, runCli, tempDir } from "../helpers/run-cli.js";
+import { cleanEnv, lastJson, runCli, tempDir } from "../helpers/run-cli.js";
 import { writeTinyCheckpoint } from "../helpers/tiny-checkpoint.js";
 
 const tmp = tempDir();
 const tiny = join(tmp.path, "tiny-llama");
-const stories = resolve(ROOT, "..", "shared", "models", "stories260K");
+const stories = sharedPath("models/stories260K");
+const storiesNeed = sharedFiles(["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"].map((f) => `models/stories260K/${f}`));
 let hub: HubServer;
 
 
@@ -90,7 +92,7 @@ describe("finetune generate", () => {
     expect(missing.stderr).toContain("does not exist");
   });
 
-  it.runIf(existsSync(stories))("writes coherent English with stories260K", async () => {
+  itNeeds(storiesNeed, "writes coherent English with stories260K", async () => {
     const result = await runCli(["generate", "--model", stories, "--prompt", "Once upon a time", "--max-new-tokens", "60", "--temperature", "0"], env());
     expect(result.code).toBe(0);
     const words = [" the ", " a ", " was ", " and ", " to ", " she ", " he ", " they ", " her "].filter((w) => result.stdout.includes(w));
@@ -126,7 +128,7 @@ describe("finetune eval", () => {
     expect(bad.stderr).toContain('bad.jsonl:2: the record has no string field "text"');
   });
 
-  it.runIf(existsSync(stories))("stories260K has a low perplexity on a story", async () => {
+  itNeeds(storiesNeed, "stories260K has a low perplexity on a story", async () => {
     const result = await runCli(["eval", "--model", stories, "--text", "Once upon a time, there was a little girl named Lily. She loved to play outside.", "--json"], env());
     const out = lastJson(result.stdout) as { perplexity: number };
     expect(out.perplexity).toBeLessThan(8);

@@ -4,10 +4,11 @@
  * spellings) and one real-model check (stories260K greedy decoding).
  */
 import { Tokenizer } from "@huggingface/tokenizers";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { itNeeds, sharedFiles, sharedPath } from "../helpers/needs.js";
 import { decodeBF16, decodeF16, readSafetensors, referenceGreedy, referenceLogits, ropeInvFreq } from "../helpers/reference-model.js";
 import {
   encodeBF16,
@@ -255,10 +256,11 @@ describe("tiny tokenizer", () => {
   });
 });
 
-const STORIES = "/work/shared/models/stories260K";
+const STORIES = sharedPath("models/stories260K");
+const STORIES_FILES = ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"].map((f) => `models/stories260K/${f}`);
 
 describe("stories260K", () => {
-  it.runIf(existsSync(STORIES))("greedy decoding with the reference writes English", () => {
+  itNeeds(sharedFiles(STORIES_FILES), "greedy decoding with the reference writes English", () => {
     const tok = new Tokenizer(
       JSON.parse(readFileSync(join(STORIES, "tokenizer.json"), "utf8")) as object,
       JSON.parse(readFileSync(join(STORIES, "tokenizer_config.json"), "utf8")) as object,

@@ -450,15 +450,44 @@ function gpt2Logits(cfg: Json, weights: Weights, ids: number[]): Float64Array[] 
 
 // ---------------------------------------------------------------------------------------------------------------
 
+/**
+ * A checkpoint loaded once, with its weights open to edits (e.g. a LoRA update folded into a projection to take a
+ * finite-difference derivative): `logits` always reads the current `weights`.
+ */
+export interface ReferenceModel {
+  config: Json;
+  weights: Map<string, RefTensor>;
+  logits(ids: number[]): Float64Array[];
+}
+
+export function loadReference(dir: string): ReferenceModel {
+  const config = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as Json;
+  const weights = loadWeights(dir);
+  const modelType = String(config.model_type);
+  return {
+    config,
+    weights,
+    logits(ids) {
+      if (ids.length === 0) throw new Error("reference: no input ids");
+      if (modelType === "llama" || modelType === "mistral" || modelType === "qwen2") return llamaLogits(config, weights, ids);
+      if (modelType === "gpt2") return gpt2Logits(config, weights, ids);
+      throw new Error(`reference: model_type ${modelType} is not supported`);
+    },
+  };
+}
+
 /** Logits (one row of vocab_size per input position, positions 0..T-1) for the checkpoint in `dir`. */
 export function referenceLogits(dir: string, ids: number[]): Float64Array[] {
-  if (ids.length === 0) throw new Error("reference: no input ids");
-  const cfg = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as Json;
-  const weights = loadWeights(dir);
-  const modelType = String(cfg.model_type);
-  if (modelType === "llama" || modelType === "mistral" || modelType === "qwen2") return llamaLogits(cfg, weights, ids);
-  if (modelType === "gpt2") return gpt2Logits(cfg, weights, ids);
-  throw new Error(`reference: model_type ${modelType} is not supported`);
+  return loadReference(dir).logits(ids);
+}
+
+/** −log softmax(row)[target], in float64. */
+export function crossEntropy(row: Float64Array, target: number): number {
+  let max = -Infinity;
+  for (const v of row) max = Math.max(max, v);
+  let sum = 0;
+  for (const v of row) sum += Math.exp(v - max);
+  return max + Math.log(sum) - (row[target] ?? NaN);
 }
 
 /** Greedy (argmax) decoding with the reference, recomputing the whole prefix each step (fine for tiny models). */

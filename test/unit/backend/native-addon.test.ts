@@ -2,6 +2,7 @@ import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { loadNativeMatmul, matmulPath, type NativeMatmulAddon } from "../../../src/backend/native-matmul.js";
+import { describeNeeds, nativeAddon } from "../../helpers/needs.js";
 
 // The addon is optional; CI builds it and sets FINETUNE_EXPECT_NATIVE=1 so a broken build fails here instead of
 // quietly falling back to the wasm matmul.
@@ -120,7 +121,7 @@ describe("native matmul addon", () => {
   });
 });
 
-describe.runIf(native.addon !== null)("native sgemm against a float64 triple loop", () => {
+describeNeeds(nativeAddon(native), "native sgemm against a float64 triple loop", () => {
   // Odd sizes hit every edge tile; the last ones cross the cache blocks (mc 168, kc 256, nc 4080) and are large
   // enough to be split across threads, by rows and by columns.
   const sizes = [

@@ -3,6 +3,7 @@ import { loadBackend } from "../../../src/backend/load.js";
 import { loadNativeMatmul } from "../../../src/backend/native-matmul.js";
 import { registeredMatmulPath, registerWasmMatMul, type WasmBackend } from "../../../src/backend/wasm-matmul.js";
 import type { Tf } from "../../../src/model/types.js";
+import { describeNeeds, nativeAddon } from "../../helpers/needs.js";
 
 // tf.matMul on the wasm backend, once through the native addon (when it is built) and once through the XNNPACK
 // fallback, each checked against a JS reference (forward) and the cpu backend (gradients).
@@ -118,8 +119,8 @@ function referenceMatMul(a: Float32Array, opShapeA: number[], b: Float32Array, o
 const stored = (shape: number[], transposed: boolean) => (transposed ? [...shape.slice(0, -2), shape.at(-1) ?? 1, shape.at(-2) ?? 1] : shape);
 
 const paths = [
-  { name: "the native addon", useNative: true, enabled: native.addon !== null },
-  { name: "the XNNPACK fallback", useNative: false, enabled: true },
+  { name: "the native addon", useNative: true, need: nativeAddon(native) },
+  { name: "the XNNPACK fallback", useNative: false, need: { missing: null, required: false, requiredBecause: "" } },
 ];
 
 describe("wasm matmul path", () => {
@@ -131,8 +132,8 @@ describe("wasm matmul path", () => {
   });
 });
 
-for (const { name, useNative, enabled } of paths) {
-  describe.runIf(enabled)(`tf.matMul on wasm through ${name}`, () => {
+for (const { name, useNative, need } of paths) {
+  describeNeeds(need, `tf.matMul on wasm through ${name}`, () => {
     beforeAll(() => {
       const path = registerWasmMatMul(tf, { native: useNative });
       expect(path.path.startsWith("native-")).toBe(useNative);

@@ -1,9 +1,9 @@
-import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { openCheckpoint } from "../../../src/io/checkpoint.js";
 import { serializeSafetensors } from "../../../src/io/safetensors-write.js";
+import { itNeeds, sharedFiles, sharedPath } from "../../helpers/needs.js";
 import { useTempDir } from "./safetensors-fixture.js";
 
 const tempDir = useTempDir();
@@ -114,8 +114,8 @@ describe("openCheckpoint", () => {
     expect(error).toContain("look for a safetensors version");
   });
 
-  const stories = "/work/shared/models/stories260K";
-  it.runIf(existsSync(join(stories, "model.safetensors")))("opens the stories260K directory", async () => {
+  const stories = sharedPath("models/stories260K");
+  itNeeds(sharedFiles(["models/stories260K/model.safetensors", "models/stories260K/config.json"]), "opens the stories260K directory", async () => {
     const checkpoint = await openCheckpoint(stories);
     try {
       expect(checkpoint.entry("model.embed_tokens.weight")?.shape).toEqual([512, 64]);

@@ -1,9 +1,9 @@
-import { existsSync } from "node:fs";
 import { truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { UserError } from "../../../src/errors.js";
 import { openSafetensors } from "../../../src/io/safetensors-read.js";
+import { itNeeds, sharedFiles, sharedPath } from "../../helpers/needs.js";
 import { buildFile, f32Bytes, useTempDir } from "./safetensors-fixture.js";
 
 const tempDir = useTempDir();
@@ -106,8 +106,8 @@ describe("openSafetensors", () => {
     await reader.close();
   });
 
-  const stories = "/work/shared/models/stories260K/model.safetensors";
-  it.runIf(existsSync(stories))("reads stories260K: embed_tokens is [512, 64] and every tensor is finite", async () => {
+  const stories = sharedPath("models/stories260K/model.safetensors");
+  itNeeds(sharedFiles(["models/stories260K/model.safetensors"]), "reads stories260K: embed_tokens is [512, 64] and every tensor is finite", async () => {
     const reader = await openSafetensors(stories);
     try {
       expect(reader.tensors.get("model.embed_tokens.weight")?.shape).toEqual([512, 64]);

@@ -1,10 +1,10 @@
-import { existsSync } from "node:fs";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { openSafetensors } from "../../../src/io/safetensors-read.js";
 import { serializeSafetensors, writeSafetensors } from "../../../src/io/safetensors-write.js";
 import type { TensorToWrite } from "../../../src/io/safetensors-write.js";
+import { itNeeds, sharedFiles, sharedPath } from "../../helpers/needs.js";
 import { useTempDir } from "./safetensors-fixture.js";
 
 const tempDir = useTempDir();
@@ -80,8 +80,8 @@ describe("writeSafetensors", () => {
     await reader.close();
   });
 
-  const stories = "/work/shared/models/stories260K/model.safetensors";
-  it.runIf(existsSync(stories))("re-serializes a file written by Python's safetensors byte for byte", async () => {
+  const stories = sharedPath("models/stories260K/model.safetensors");
+  itNeeds(sharedFiles(["models/stories260K/model.safetensors"]), "re-serializes a file written by Python's safetensors byte for byte", async () => {
     const reader = await openSafetensors(stories);
     const tensors: TensorToWrite[] = [];
     for (const entry of reader.tensors.values()) {

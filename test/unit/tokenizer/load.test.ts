@@ -1,8 +1,8 @@
-import { existsSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { UserError } from "../../../src/errors.js";
 import { loadTokenizer } from "../../../src/tokenizer/load.js";
+import { itNeeds, sharedFiles, sharedPath } from "../../helpers/needs.js";
 import { modelDir, removeDir, tinyTokenizerJson } from "./fixture.js";
 
 const dirs: string[] = [];
@@ -156,8 +156,8 @@ describe("loadTokenizer", () => {
     expect(() => withoutUnk.encode("hello big world")).toThrow(/no id for part of "hello big world" and defines no unk_token/);
   });
 
-  const stories = resolve(import.meta.dirname, "../../../../shared/models/stories260K");
-  it.runIf(existsSync(join(stories, "tokenizer.json")))("loads stories260K", async () => {
+  const stories = sharedPath("models/stories260K");
+  itNeeds(sharedFiles(["models/stories260K/tokenizer.json", "models/stories260K/tokenizer_config.json"]), "loads stories260K", async () => {
     const t = await loadTokenizer(stories);
     const ids = t.encode("Once upon a time");
     expect(ids[0]).toBe(1);
