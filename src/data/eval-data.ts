@@ -37,9 +37,11 @@ export async function readEvalSources(params: EvalDataParams): Promise<RecordSou
  */
 export function evalItems(sources: RecordSource[], tokenizer: ModelTokenizer): { items: TokenizedExample[]; format: DataFormat } {
   let format: DataFormat | null = null;
+  let formatOrigin = "data.format";
   const items: TokenizedExample[] = [];
   for (const source of sources) {
-    const converted = toExamples(source, { format: format ?? "auto", fields: {}, hasChatTemplate: tokenizer.chatTemplate !== null });
+    const converted = toExamples(source, { format: format ?? "auto", fields: {}, hasChatTemplate: tokenizer.chatTemplate !== null, formatOrigin });
+    if (format === null) formatOrigin = `the first data file ${source.file}`;
     format = converted.format;
     for (const example of converted.examples) items.push(tokenizeExample(tokenizer, example, { completionOnly: true }));
   }

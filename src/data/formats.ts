@@ -17,6 +17,8 @@ export interface ToExamplesParams {
   fields: Record<string, string>;
   /** Alpaca records become chats when the model has a chat template, so they train in the format it is used in. */
   hasChatTemplate: boolean;
+  /** Where a given `format` came from, for errors: "data.format" (default) or e.g. "the first data file a.jsonl". */
+  formatOrigin?: string | undefined;
 }
 
 /** The fields each format reads, by our names; `input` is optional in alpaca. */
@@ -39,9 +41,14 @@ export function toExamples(source: RecordSource, params: ToExamplesParams): { ex
   const field = (ours: string): string => params.fields[ours] ?? ours;
   const format = params.format === "auto" ? detect(source, field) : params.format;
   if (format === "chat" && !params.hasChatTemplate) {
+    // Only a detected format says anything about this file's records; a given one may not match them at all.
+    const why =
+      params.format === "auto"
+        ? `${source.file} holds chat messages (field ${JSON.stringify(field("messages"))})`
+        : `the data format is chat (set by ${params.formatOrigin ?? "data.format"})`;
     throw new UserError(
-      `${source.file} holds chat messages, but the model has no chat template to format them with. ` +
-        `Use a chat-tuned (-Instruct) model, or convert the data to prompt/completion records.`,
+      `${why}, but the model has no chat template to format ${params.format === "auto" ? "them" : "conversations"} with. ` +
+        `Use a chat-tuned (-Instruct) model, or use prompt/completion, alpaca or text records${params.format === "auto" ? "" : " and set data.format to match them (or auto)"}.`,
     );
   }
   const read = new FieldReader(source.file, format, field);
@@ -90,7 +97,7 @@ class FieldReader {
 
   string(record: DataRecord, ours: string): string {
     const value = record.value[this.field(ours)];
-    if (value === undefined || value === null) throw this.error(record, `missing field ${this.name(ours)}`);
+    if (value === undefined || value === null) throw this.missing(record, ours);
     if (typeof value !== "string") throw this.error(record, `field ${this.name(ours)} must be a string, got ${describeValue(value)}`);
     return value;
   }
@@ -102,7 +109,7 @@ class FieldReader {
 
   messages(record: DataRecord): ChatMessage[] {
     const value = record.value[this.field("messages")];
-    if (value === undefined || value === null) throw this.error(record, `missing field ${this.name("messages")}`);
+    if (value === undefined || value === null) throw this.missing(record, "messages");
     if (!Array.isArray(value) || value.length === 0) {
       throw this.error(record, `field ${this.name("messages")} must be a non-empty list of {role, content}, got ${describeValue(value)}`);
     }
@@ -135,6 +142,14 @@ class FieldReader {
 
   private error(record: DataRecord, message: string): UserError {
     return new UserError(`${this.file}:${record.line}: ${message} (format ${this.format}).`);
+  }
+
+  /** A missing field: names the fields the record does have, so a misnamed one can be renamed with data.fields. */
+  private missing(record: DataRecord, ours: string): UserError {
+    const present = Object.keys(record.value);
+    const has = present.length === 0 ? "it has no fields" : `it has ${present.map((key) => JSON.stringify(key)).join(", ")}`;
+    const rename = present.length === 0 ? "" : `; if one of them holds it, set data.fields: {${ours}: <that field>}`;
+    return new UserError(`${this.file}:${record.line}: missing field ${this.name(ours)} (format ${this.format}); ${has}${rename}.`);
   }
 }
 

@@ -56,6 +56,7 @@ export async function prepareData(params: PrepareParams): Promise<PreparedData> 
   const resolveParams = { baseDir: params.baseDir, env: params.env, token: params.token, signal: params.signal, onEvent: params.onPull };
   const hasChatTemplate = tokenizer.chatTemplate !== null;
   let format: DataFormat | null = recipe.data.format === "auto" ? null : recipe.data.format;
+  let formatOrigin = "data.format";
   const files: DataFile[] = [];
 
   // Hub files per recipe entry, pinned as org/name@sha/file so a re-run reads exactly these commits.
@@ -72,7 +73,8 @@ export async function prepareData(params: PrepareParams): Promise<PreparedData> 
     for (const path of paths) {
       const source = await readRecords(path);
       // Every file must be in the format the first one set (or the recipe names).
-      const converted = toExamples(source, { format: format ?? "auto", fields: recipe.data.fields, hasChatTemplate });
+      const converted = toExamples(source, { format: format ?? "auto", fields: recipe.data.fields, hasChatTemplate, formatOrigin });
+      if (format === null) formatOrigin = `the first data file ${path}`;
       format = converted.format;
       // A loop, not push(...spread): a spread of a few hundred thousand records overflows the call stack.
       for (const example of converted.examples) examples.push(example);
