@@ -72,7 +72,7 @@ export async function prepareData(params: PrepareParams): Promise<PreparedData> 
       const resolved = await resolveDataFiles(entry, { ...resolveParams, split: role });
       const hub = resolved.map(hubPin).filter((p): p is string => p !== null);
       if (hub.length === resolved.length && hub.length > 0) pinned.set(entry, hub);
-      paths.push(...resolved);
+      for (const path of resolved) paths.push(path);
     }
     for (const path of paths) {
       const source = await readRecords(path);
