@@ -12,6 +12,7 @@ import { tokenizeExample, type TokenizedExample } from "../../../src/data/tokeni
 import { renderChat } from "../../../src/tokenizer/chat.js";
 import { loadTokenizer, type ModelTokenizer } from "../../../src/tokenizer/load.js";
 import { byteLevelTokenizer } from "./byte-level-tokenizer.js";
+import { modelDir, removeDir, tinyTokenizerJson } from "../tokenizer/fixture.js";
 
 const STORIES = resolve(import.meta.dirname, "../../../../shared/models/stories260K");
 const hasStories = existsSync(join(STORIES, "tokenizer.json"));
@@ -133,5 +134,26 @@ describe.runIf(hasStories)("preview with stories260K", () => {
     const item = tokenizeExample(tok, { kind: "completion", prompt: "Once upon a time", completion: " there was a girl" }, { completionOnly: true });
     const shown = previewExample(tok, item, { trained: (s) => `[${s}]`, prompt: (s) => `{${s}}` });
     expect(shown).toBe("{<s> Once upon a time}[ there was a girl</s>]");
+  });
+});
+
+describe("a post_processor that appends EOS itself (add_eos_token)", () => {
+  it("keeps one EOS, trained with the completion; the prompt and BOS stay masked", async () => {
+    const json = tinyTokenizerJson();
+    json.post_processor = {
+      type: "TemplateProcessing",
+      single: [{ SpecialToken: { id: "<s>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }, { SpecialToken: { id: "</s>", type_id: 0 } }],
+      pair: [{ SpecialToken: { id: "<s>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }, { Sequence: { id: "B", type_id: 1 } }],
+      special_tokens: { "<s>": { id: "<s>", ids: [1], tokens: ["<s>"] }, "</s>": { id: "</s>", ids: [2], tokens: ["</s>"] } },
+    };
+    const dir = await modelDir({ "tokenizer.json": json, "tokenizer_config.json": { bos_token: "<s>", eos_token: "</s>" } });
+    try {
+      const tok = await loadTokenizer(dir);
+      const item = tokenizeExample(tok, { kind: "completion", prompt: "hi", completion: " ho" }, { completionOnly: true });
+      expect(item.ids).toEqual(tok.encode("hi ho"));
+      expect(marked(tok, item)).toEqual(["<s>:0", "▁hi:0", "▁ho:1", "</s>:1"]);
+    } finally {
+      await removeDir(dir);
+    }
   });
 });
