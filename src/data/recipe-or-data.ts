@@ -27,11 +27,15 @@ function recordsIn(text: string): string | null {
   if (trimmed.startsWith("[")) {
     try {
       const value: unknown = JSON.parse(trimmed);
-      if (Array.isArray(value) && value.length > 0 && value.every(isObject)) return `it is a JSON array of ${value.length} records`;
+      if (Array.isArray(value) && value.length > 0 && value.every(isObject)) return `it is a JSON array of ${count(value.length)}`;
     } catch {
       return null;
     }
     return null;
+  }
+  if (trimmed.startsWith("{")) {
+    const held = recordsHeld(trimmed);
+    if (held !== null) return held;
   }
   const lines = trimmed.split("\n").filter((line) => line.trim() !== "");
   const objects = lines.slice(0, 3).map((line) => {
@@ -48,6 +52,25 @@ function recordsIn(text: string): string | null {
   const recordFields = fields.filter((field) => RECORD_FIELDS.includes(field));
   if (!fields.includes("model") && recordFields.length > 0) return `it is a record with the field${recordFields.length === 1 ? "" : "s"} ${recordFields.map((f) => JSON.stringify(f)).join(", ")}`;
   return null;
+}
+
+/** A JSON object holding an array of records (`{"data": [...]}`, as .json data files may be), without a model. */
+function recordsHeld(text: string): string | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (!isObject(value) || "model" in value) return null;
+  for (const [key, field] of Object.entries(value)) {
+    if (Array.isArray(field) && field.length > 0 && field.every(isObject)) return `it is a JSON object holding ${count(field.length)} under ${JSON.stringify(key)}`;
+  }
+  return null;
+}
+
+function count(n: number): string {
+  return `${n} record${n === 1 ? "" : "s"}`;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

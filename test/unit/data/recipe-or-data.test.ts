@@ -15,6 +15,7 @@ describe("dataFileAsRecipe", () => {
     expect(dataFileAsRecipe("r.json", '[{"prompt": "p", "completion": "c"}, {"prompt": "q", "completion": "d"}]')).toContain("(it is a JSON array of 2 records)");
     expect(dataFileAsRecipe("r.yaml", '{"text": "a"}\n{"text": "b"}\n')).toContain("(it holds JSON Lines, one record per line)");
     expect(dataFileAsRecipe("r.json", '{"messages": [], "id": 3}')).toContain('(it is a record with the field "messages")');
+    expect(dataFileAsRecipe("r.json", '{\n  "version": 1,\n  "data": [\n    {"text": "a"}\n  ]\n}\n')).toContain('(it is a JSON object holding 1 record under "data")');
   });
 
   it("recipes, in YAML or JSON, pass", () => {
