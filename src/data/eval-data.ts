@@ -37,10 +37,10 @@ export async function readEvalSources(params: EvalDataParams): Promise<RecordSou
  */
 export function evalItems(sources: RecordSource[], tokenizer: ModelTokenizer): { items: TokenizedExample[]; format: DataFormat } {
   let format: DataFormat | null = null;
-  let formatOrigin = "data.format";
+  let formatOrigin = "the first data file";
   const items: TokenizedExample[] = [];
   for (const source of sources) {
-    const converted = toExamples(source, { format: format ?? "auto", fields: {}, hasChatTemplate: tokenizer.chatTemplate !== null, formatOrigin });
+    const converted = toExamples(source, { format: format ?? "auto", fields: {}, hasChatTemplate: tokenizer.chatTemplate !== null, formatOrigin, renames: "file" });
     if (format === null) formatOrigin = `the first data file ${source.file}`;
     format = converted.format;
     for (const example of converted.examples) items.push(tokenizeExample(tokenizer, example, { completionOnly: true }));

@@ -19,6 +19,11 @@ export interface ToExamplesParams {
   hasChatTemplate: boolean;
   /** Where a given `format` came from, for errors: "data.format" (default) or e.g. "the first data file a.jsonl". */
   formatOrigin?: string | undefined;
+  /**
+   * How the user can map their field names: with the recipe's data.fields (default), or, where no recipe is read
+   * (`eval --data`), only by renaming them in the file.
+   */
+  renames?: "recipe" | "file" | undefined;
 }
 
 /** The fields each format reads, by our names; `input` is optional in alpaca. */
@@ -39,7 +44,8 @@ const ROLES = ["system", "user", "assistant", "tool"];
 export function toExamples(source: RecordSource, params: ToExamplesParams): { examples: Example[]; format: DataFormat } {
   checkRenames(params.fields);
   const field = (ours: string): string => params.fields[ours] ?? ours;
-  const format = params.format === "auto" ? detect(source, field) : params.format;
+  const renames = params.renames ?? "recipe";
+  const format = params.format === "auto" ? detect(source, field, renames) : params.format;
   if (format === "chat" && !params.hasChatTemplate) {
     // Only a detected format says anything about this file's records; a given one may not match them at all.
     const why =
@@ -48,10 +54,10 @@ export function toExamples(source: RecordSource, params: ToExamplesParams): { ex
         : `the data format is chat (set by ${params.formatOrigin ?? "data.format"})`;
     throw new UserError(
       `${why}, but the model has no chat template to format ${params.format === "auto" ? "them" : "conversations"} with. ` +
-        `Use a chat-tuned (-Instruct) model, or use prompt/completion, alpaca or text records${params.format === "auto" ? "" : " and set data.format to match them (or auto)"}.`,
+        `Use a chat-tuned (-Instruct) model, or use prompt/completion, alpaca or text records${params.format === "auto" || renames === "file" ? "" : " and set data.format to match them (or auto)"}.`,
     );
   }
-  const read = new FieldReader(source.file, format, field);
+  const read = new FieldReader(source.file, format, field, renames);
   const examples = source.records.map((record): Example => {
     if (format === "text") return { kind: "text", text: read.string(record, "text") };
     if (format === "completion") return { kind: "completion", prompt: read.string(record, "prompt"), completion: read.string(record, "completion") };
@@ -61,7 +67,7 @@ export function toExamples(source: RecordSource, params: ToExamplesParams): { ex
   return { examples, format };
 }
 
-function detect(source: RecordSource, field: (ours: string) => string): DataFormat {
+function detect(source: RecordSource, field: (ours: string) => string, renames: "recipe" | "file"): DataFormat {
   const first = source.records[0]?.value ?? {};
   const has = (ours: string): boolean => first[field(ours)] !== undefined;
   for (const format of ["chat", "alpaca", "completion", "text"] as const) {
@@ -73,7 +79,9 @@ function detect(source: RecordSource, field: (ours: string) => string): DataForm
     .join(", ");
   throw new UserError(
     `${source.file}:${source.records[0]?.line ?? 1}: cannot tell the data format from the fields ${found}; expected one of ${expected}. ` +
-      `Rename fields in the recipe, e.g. data.fields: {prompt: question, completion: answer}, or set data.format.`,
+      (renames === "recipe"
+        ? `Rename fields in the recipe, e.g. data.fields: {prompt: question, completion: answer}, or set data.format.`
+        : `Rename the fields in the file to one of these.`),
   );
 }
 
@@ -93,6 +101,7 @@ class FieldReader {
     private readonly file: string,
     private readonly format: DataFormat,
     private readonly field: (ours: string) => string,
+    private readonly renames: "recipe" | "file",
   ) {}
 
   string(record: DataRecord, ours: string): string {
@@ -148,7 +157,12 @@ class FieldReader {
   private missing(record: DataRecord, ours: string): UserError {
     const present = Object.keys(record.value);
     const has = present.length === 0 ? "it has no fields" : `it has ${present.map((key) => JSON.stringify(key)).join(", ")}`;
-    const rename = present.length === 0 ? "" : `; if one of them holds it, set data.fields: {${ours}: <that field>}`;
+    const rename =
+      present.length === 0
+        ? ""
+        : this.renames === "recipe"
+          ? `; if one of them holds it, set data.fields: {${ours}: <that field>}`
+          : `; if one of them holds it, rename it to ${JSON.stringify(ours)} in the file`;
     return new UserError(`${this.file}:${record.line}: missing field ${this.name(ours)} (format ${this.format}); ${has}${rename}.`);
   }
 }

@@ -123,7 +123,7 @@ describe("finetune eval", () => {
     writeFileSync(join(tmp.path, "bad.jsonl"), '{"text": "a"}\n{"txt": "b"}\n');
     const bad = await runCli(["eval", "--model", tiny, "--data", join(tmp.path, "bad.jsonl")], env());
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('bad.jsonl:2: missing field "text"');
+    expect(bad.stderr).toContain('bad.jsonl:2: missing field "text" (format text); it has "txt"; if one of them holds it, rename it to "text" in the file.');
   });
 
   /**

@@ -122,6 +122,16 @@ describe("toExamples: every record is checked, with file:line", () => {
     expect(failure(() => toExamples(source({}), params({ format: "chat" })))).toBe('data.jsonl:1: missing field "messages" (format chat); it has no fields.');
   });
 
+  it("without a recipe to rename fields in (eval --data), the advice is to rename them in the file", () => {
+    expect(failure(() => toExamples(source({ prompt: "p", answer: "a" }), params({ format: "completion", renames: "file" })))).toBe(
+      'data.jsonl:1: missing field "completion" (format completion); it has "prompt", "answer"; if one of them holds it, rename it to "completion" in the file.',
+    );
+    const undetected = failure(() => toExamples(source({ question: "q" }), params({ renames: "file" })));
+    expect(undetected).toContain('cannot tell the data format from the fields "question"');
+    expect(undetected).toContain("Rename the fields in the file to one of these.");
+    expect(undetected).not.toContain("recipe");
+  });
+
   it("chat: messages must be a non-empty list of {role, content} strings", () => {
     const chat = (messages: unknown) => failure(() => toExamples(source({ messages: [user("u"), assistant("a")] }, { messages }), params()));
     expect(chat([])).toContain("data.jsonl:2: field \"messages\" must be a non-empty list of {role, content}, got an array");
