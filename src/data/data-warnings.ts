@@ -9,20 +9,26 @@ export interface PlacedExample {
 // Fewer held-out examples than this give a validation loss too noisy to compare evaluations or stop early on.
 const MIN_VALIDATION = 10;
 
-/** Empty texts and completions: they teach the model only to end at once, which is rarely what the data meant. */
+/** Empty texts, completions or assistant replies: they teach the model only to end at once, rarely what was meant. */
 export function emptyExampleWarning(examples: PlacedExample[]): string | null {
-  const empty = examples.filter(({ example }) =>
-    example.kind === "text" ? example.text.trim() === "" : example.kind === "completion" ? example.completion.trim() === "" : false,
-  );
-  if (empty.length === 0) return null;
+  const empty = examples.filter(({ example }) => isEmpty(example));
   const first = empty[0];
-  const what = first?.example.kind === "completion" ? "completion" : "text";
+  if (first === undefined) return null;
+  const what = first.example.kind === "chat" ? "assistant reply" : first.example.kind;
   const shown = empty.slice(0, 3).map((entry) => entry.where).join(", ");
   const more = empty.length > 3 ? ` and ${empty.length - 3} more` : "";
+  const field = first.example.kind === "chat" ? "content" : first.example.kind;
   return (
-    `${empty.length} of ${examples.length} record${examples.length === 1 ? "" : "s"} ha${empty.length === 1 ? "s" : "ve"} an empty ${what} ` +
-    `(${shown}${more}); each teaches the model only to stop at once. Remove ${empty.length === 1 ? "it" : "them"}, or point data.fields at the field that holds the ${what}.`
+    `${empty.length} of ${examples.length} record${examples.length === 1 ? "" : "s"} ha${empty.length === 1 ? "s" : "ve"} ` +
+    `${first.example.kind === "chat" ? "only empty assistant replies" : `an empty ${what}`} (${shown}${more}); each teaches the model only to stop at once. ` +
+    `Remove ${empty.length === 1 ? "it" : "them"}, or point data.fields at the field that holds the ${field}.`
   );
+}
+
+function isEmpty(example: Example): boolean {
+  if (example.kind === "text") return example.text.trim() === "";
+  if (example.kind === "completion") return example.completion.trim() === "";
+  return example.messages.filter((message) => message.role === "assistant").every((message) => message.content.trim() === "");
 }
 
 export interface ValidationSizeParams {

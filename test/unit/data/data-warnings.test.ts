@@ -19,6 +19,16 @@ describe("emptyExampleWarning", () => {
     );
     expect(emptyExampleWarning([text("a", 1), { example: { kind: "chat", messages: [{ role: "assistant", content: "x" }] }, where: "c:1" }])).toBeNull();
   });
+
+  it("a conversation whose assistant replies are all empty", () => {
+    const chat = (...replies: string[]): PlacedExample => ({
+      example: { kind: "chat", messages: replies.flatMap((content) => [{ role: "user", content: "q" }, { role: "assistant", content }]) },
+      where: `c.jsonl:${replies.length}`,
+    });
+    expect(emptyExampleWarning([chat("", " "), chat("", "ok"), chat("fine")])).toBe(
+      "1 of 3 records has only empty assistant replies (c.jsonl:2); each teaches the model only to stop at once. Remove it, or point data.fields at the field that holds the content.",
+    );
+  });
 });
 
 describe("validationSizeWarning", () => {
