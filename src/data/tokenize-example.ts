@@ -41,12 +41,20 @@ export function tokenizeExample(tokenizer: ModelTokenizer, example: Example, par
 function encodeMasked(tokenizer: ModelTokenizer, text: string, spans: CharSpan[], options: { eos: boolean; completionOnly: boolean }): TokenizedExample {
   const bos = tokenizer.bosToken;
   const hasBos = bos !== null && bos !== "" && text.startsWith(bos);
-  const core = tokenizer.encode(text, { addSpecialTokens: false });
-  const ids = hasBos ? core : tokenizer.encode(text, { addSpecialTokens: true });
-  const front = specialsInFront(ids, core);
-  const inSpan = options.completionOnly ? tokensInSpans(tokenizer, text, core, spans) : core.map(() => true);
-  const endTrained = !options.completionOnly || spans.some((span) => span.start < span.end && span.end >= text.length);
-  const trained = ids.map((_, i) => (i < front ? !options.completionOnly : i < front + core.length ? (inSpan[i - front] ?? false) : endTrained));
+  let ids: number[];
+  let trained: boolean[];
+  if (!options.completionOnly || spans.some((span) => span.start <= 0 && span.end >= text.length)) {
+    // Everything is trained (plain text, or completion_only off): one encoding, no boundaries to find.
+    ids = tokenizer.encode(text, { addSpecialTokens: !hasBos });
+    trained = ids.map(() => true);
+  } else {
+    const core = tokenizer.encode(text, { addSpecialTokens: false });
+    ids = hasBos ? core : tokenizer.encode(text, { addSpecialTokens: true });
+    const front = specialsInFront(ids, core);
+    const inSpan = tokensInSpans(tokenizer, text, core, spans);
+    const endTrained = spans.some((span) => span.start < span.end && span.end >= text.length);
+    trained = ids.map((_, i) => (i < front ? false : i < front + core.length ? (inSpan[i - front] ?? false) : endTrained));
+  }
   // Without EOS the model never learns to stop; a tokenizer that already ended the text with one needs no second.
   if (options.eos && !tokenizer.eosIds.includes(ids[ids.length - 1] ?? -1)) {
     ids.push(eosId(tokenizer));
