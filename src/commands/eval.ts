@@ -1,11 +1,21 @@
 import type { CommandContext } from "../context.js";
 import { evalItems, readEvalSources } from "../data/eval-data.js";
+import type { DataFormat } from "../data/formats.js";
+import type { RecordSource } from "../data/read-records.js";
 import type { TokenizedExample } from "../data/tokenize-example.js";
 import { UserError } from "../errors.js";
 import { resolveToken } from "../hub/token.js";
 import { sequenceLoss } from "../model/evaluate.js";
 import { transferProgress } from "../ui/transfer-progress.js";
 import { loadRuntime, round } from "./load-runtime.js";
+
+/** What train's default completion_only counts, per format. */
+const SCORED: Record<DataFormat, string> = {
+  text: "every token",
+  completion: "completions and EOS",
+  alpaca: "responses",
+  chat: "assistant turns",
+};
 
 interface EvalOptions {
   model: string;
@@ -34,7 +44,7 @@ export async function run(context: CommandContext, _args: string[], options: Eva
     const read = evalItems(sources, tokenizer);
     items = read.items;
     const records = items.length;
-    what = ` · ${records} record${records === 1 ? "" : "s"} (${read.format}${read.format === "text" ? "" : ", completions / assistant turns scored"})`;
+    what = ` · ${records} record${records === 1 ? "" : "s"} (format ${read.format}: ${SCORED[read.format]} scored, as train counts them)`;
   }
   let sum = 0;
   let count = 0;
@@ -51,7 +61,7 @@ export async function run(context: CommandContext, _args: string[], options: Eva
   );
 }
 
-async function readSources(context: CommandContext, spec: string) {
+async function readSources(context: CommandContext, spec: string): Promise<RecordSource[]> {
   const progress = transferProgress(context.reporter);
   try {
     return await readEvalSources({
