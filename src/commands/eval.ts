@@ -1,5 +1,5 @@
 import type { CommandContext } from "../context.js";
-import { evalItems, readEvalSources } from "../data/eval-data.js";
+import { checkEvalSources, evalItems, readEvalSources } from "../data/eval-data.js";
 import type { DataFormat } from "../data/formats.js";
 import type { RecordSource } from "../data/read-records.js";
 import type { TokenizedExample } from "../data/tokenize-example.js";
@@ -30,7 +30,7 @@ interface EvalOptions {
  */
 export async function run(context: CommandContext, _args: string[], options: EvalOptions): Promise<void> {
   if ((options.text === undefined) === (options.data === undefined)) throw new UserError("give exactly one of --text <text> or --data <file>.");
-  // The data is read first, so a bad file fails before seconds of weight loading.
+  // The data is read and its fields checked first, so a bad file fails before seconds of weight loading.
   const sources = options.data === undefined ? null : await readSources(context, options.data);
   const runtime = await loadRuntime(context, options.model, options.adapter);
   const { tokenizer, model, backend } = runtime;
@@ -63,8 +63,9 @@ export async function run(context: CommandContext, _args: string[], options: Eva
 
 async function readSources(context: CommandContext, spec: string): Promise<RecordSource[]> {
   const progress = transferProgress(context.reporter);
+  let sources: RecordSource[];
   try {
-    return await readEvalSources({
+    sources = await readEvalSources({
       spec,
       baseDir: process.cwd(),
       env: context.env,
@@ -75,4 +76,6 @@ async function readSources(context: CommandContext, spec: string): Promise<Recor
   } finally {
     progress.finish();
   }
+  checkEvalSources(sources);
+  return sources;
 }

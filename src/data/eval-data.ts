@@ -1,6 +1,6 @@
 import type { PullEvent } from "../hub/pull.js";
 import type { ModelTokenizer } from "../tokenizer/load.js";
-import { toExamples, type DataFormat } from "./formats.js";
+import { toExamples, type DataFormat, type Example } from "./formats.js";
 import { readRecords, type RecordSource } from "./read-records.js";
 import { resolveDataFiles } from "./resolve-files.js";
 import { tokenizeExample, type TokenizedExample } from "./tokenize-example.js";
@@ -36,14 +36,24 @@ export async function readEvalSources(params: EvalDataParams): Promise<RecordSou
  * exactly the tokens a training run (and its validation loss) counts.
  */
 export function evalItems(sources: RecordSource[], tokenizer: ModelTokenizer): { items: TokenizedExample[]; format: DataFormat } {
+  const { examples, format } = evalExamples(sources, tokenizer.chatTemplate !== null);
+  return { items: examples.map((example) => tokenizeExample(tokenizer, example, { completionOnly: true })), format };
+}
+
+/** Checks every record's fields before the model is loaded (a chat template is assumed until the model says). */
+export function checkEvalSources(sources: RecordSource[]): void {
+  evalExamples(sources, true);
+}
+
+function evalExamples(sources: RecordSource[], hasChatTemplate: boolean): { examples: Example[]; format: DataFormat } {
   let format: DataFormat | null = null;
   let formatOrigin = "the first data file";
-  const items: TokenizedExample[] = [];
+  const examples: Example[] = [];
   for (const source of sources) {
-    const converted = toExamples(source, { format: format ?? "auto", fields: {}, hasChatTemplate: tokenizer.chatTemplate !== null, formatOrigin, renames: "file" });
+    const converted = toExamples(source, { format: format ?? "auto", fields: {}, hasChatTemplate, formatOrigin, renames: "file" });
     if (format === null) formatOrigin = `the first data file ${source.file}`;
     format = converted.format;
-    for (const example of converted.examples) items.push(tokenizeExample(tokenizer, example, { completionOnly: true }));
+    for (const example of converted.examples) examples.push(example);
   }
-  return { items, format: format ?? "text" };
+  return { examples, format: format ?? "text" };
 }

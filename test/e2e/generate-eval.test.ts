@@ -124,6 +124,10 @@ describe("finetune eval", () => {
     const bad = await runCli(["eval", "--model", tiny, "--data", join(tmp.path, "bad.jsonl")], env());
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('bad.jsonl:2: missing field "text" (format text); it has "txt"; if one of them holds it, rename it to "text" in the file.');
+    // Checked before the model is even looked for.
+    const early = await runCli(["eval", "--model", join(tmp.path, "no-such-model"), "--data", join(tmp.path, "bad.jsonl")], env());
+    expect(early.code).toBe(2);
+    expect(early.stderr).toContain('bad.jsonl:2: missing field "text"');
   });
 
   /**
