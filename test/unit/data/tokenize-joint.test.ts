@@ -157,3 +157,46 @@ describe("a post_processor that appends EOS itself (add_eos_token)", () => {
     }
   });
 });
+
+/**
+ * Every split point of a few ASCII texts, against offsets worked out independently: for these two tokenizers the
+ * pieces, concatenated, spell the normalized text one character per ASCII byte (stories260K: "▁" + the text with
+ * spaces as "▁", a byte-fallback piece <0xNN> standing for one byte; byte-level BPE: one symbol per byte). So token i
+ * covers the text from the sum of the lengths of the pieces before it, and must be trained exactly when it overlaps
+ * the completion.
+ */
+describe("every split of a prompt and a completion, against independently computed offsets", () => {
+  const texts = ["Once upon a time, there was a little girl named Lily.", 'She said: "Hi!"\nTom ran  away, fast.', "It was 1999 and the cat's hat was red."];
+
+  function check(tok: ModelTokenizer, shift: number): void {
+    const eos = tok.eosIds[0] ?? -1;
+    for (const text of texts) {
+      const ids = tok.encode(text);
+      const core = tok.encode(text, { addSpecialTokens: false });
+      const front = ids.length - core.length;
+      const starts: number[] = [];
+      let at = -shift;
+      for (const id of core) {
+        starts.push(at);
+        const piece = tok.idToToken(id) ?? "";
+        at += /^<0x[0-9A-F]{2}>$/.test(piece) ? 1 : piece.length;
+      }
+      expect(at + shift).toBe(text.length + shift);
+      for (let split = 1; split < text.length; split += 1) {
+        const item = tokenizeExample(tok, { kind: "completion", prompt: text.slice(0, split), completion: text.slice(split) }, { completionOnly: true });
+        expect(item.ids).toEqual([...ids, eos]);
+        const expected = [...ids.map((_, i) => (i < front ? 0 : (starts[i - front + 1] ?? text.length) > split ? 1 : 0)), 1];
+        expected[0] = 0;
+        expect(Array.from(item.labels), `split ${split} of ${JSON.stringify(text)}`).toEqual(expected);
+      }
+    }
+  }
+
+  it.runIf(hasStories)("stories260K", async () => {
+    check(await loadTokenizer(STORIES), 1);
+  });
+
+  it("byte-level BPE", async () => {
+    check(await byteLevelTokenizer(["Once", " upon", " a", " time", " there", " was", " little", " girl", " named", " Lily", "She", " said", "Tom", " ran", " away", " fast", " the", " cat", " hat", " red", "199", "It"]), 0);
+  });
+});
