@@ -134,7 +134,7 @@ export function buildProgram(version: string, run: (invocation: Invocation) => P
     .requiredOption("--model <model>", "hub id org/name[@revision] or a local folder")
     .option("--adapter <dir>", "apply a PEFT LoRA adapter (ours or Python PEFT's)")
     .option("--text <text>", "the text to score")
-    .option("--data <file>", "a .txt file, or JSONL with a \"text\" field")
+    .option("--data <file>", "records as train reads them (.jsonl .json .csv .parquet .txt, glob or hub dataset); scores the tokens train counts")
     .action(dispatch("eval"));
 
   program

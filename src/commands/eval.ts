@@ -1,8 +1,21 @@
-import { readFile } from "node:fs/promises";
 import type { CommandContext } from "../context.js";
-import { errnoCode, UserError } from "../errors.js";
+import { checkEvalSources, evalItems, readEvalSources } from "../data/eval-data.js";
+import type { DataFormat } from "../data/formats.js";
+import type { RecordSource } from "../data/read-records.js";
+import type { TokenizedExample } from "../data/tokenize-example.js";
+import { UserError } from "../errors.js";
+import { resolveToken } from "../hub/token.js";
 import { sequenceLoss } from "../model/evaluate.js";
+import { transferProgress } from "../ui/transfer-progress.js";
 import { loadRuntime, round } from "./load-runtime.js";
+
+/** What train's default completion_only counts, per format. */
+const SCORED: Record<DataFormat, string> = {
+  text: "every token",
+  completion: "completions and EOS",
+  alpaca: "responses",
+  chat: "assistant turns",
+};
 
 interface EvalOptions {
   model: string;
@@ -11,57 +24,58 @@ interface EvalOptions {
   data?: string;
 }
 
-/** `finetune eval`: mean next-token cross-entropy (nats) and perplexity over a text or a file. */
+/**
+ * `finetune eval`: mean next-token cross-entropy (nats) and perplexity. `--text` scores every token of the text;
+ * `--data` reads records as `train` does and scores the tokens training counts (completions, assistant turns).
+ */
 export async function run(context: CommandContext, _args: string[], options: EvalOptions): Promise<void> {
   if ((options.text === undefined) === (options.data === undefined)) throw new UserError("give exactly one of --text <text> or --data <file>.");
-  const texts = options.text !== undefined ? [options.text] : await readTexts(options.data ?? "");
+  // The data is read and its fields checked first, so a bad file fails before seconds of weight loading.
+  const sources = options.data === undefined ? null : await readSources(context, options.data);
   const runtime = await loadRuntime(context, options.model, options.adapter);
   const { tokenizer, model, backend } = runtime;
+  let items: TokenizedExample[];
+  let what: string;
+  if (sources === null) {
+    const ids = tokenizer.encode(options.text ?? "");
+    items = [{ ids, labels: Uint8Array.from(ids, () => 1) }];
+    what = "";
+  } else {
+    const read = evalItems(sources, tokenizer);
+    items = read.items;
+    const records = items.length;
+    what = ` · ${records} record${records === 1 ? "" : "s"} (format ${read.format}: ${SCORED[read.format]} scored, as train counts them)`;
+  }
   let sum = 0;
   let count = 0;
-  for (const text of texts) {
-    const part = sequenceLoss(backend.tf, model, tokenizer.encode(text), model.config.maxPositions);
+  for (const item of items) {
+    const part = sequenceLoss(backend.tf, model, item.ids, model.config.maxPositions, item.labels);
     sum += part.sum;
     count += part.count;
   }
   model.dispose();
-  if (count === 0) throw new UserError("nothing to evaluate: every text is shorter than two tokens.");
+  if (count === 0) throw new UserError("nothing to evaluate: no token is scored (every text is shorter than two tokens, or nothing is a completion).");
   const loss = sum / count;
   context.reporter.result({ loss: round(loss, 6), perplexity: round(Math.exp(loss), 4), tokens: count }, () =>
-    `loss ${loss.toFixed(4)} nats · perplexity ${Math.exp(loss).toFixed(3)} · ${count} predicted tokens`,
+    `loss ${loss.toFixed(4)} nats · perplexity ${Math.exp(loss).toFixed(3)} · ${count} predicted tokens${what}`,
   );
 }
 
-/** A .txt file is one text; JSONL takes the `text` field of every line. */
-async function readTexts(path: string): Promise<string[]> {
-  let raw: Buffer;
+async function readSources(context: CommandContext, spec: string): Promise<RecordSource[]> {
+  const progress = transferProgress(context.reporter);
+  let sources: RecordSource[];
   try {
-    raw = await readFile(path);
-  } catch (error) {
-    if (errnoCode(error) === "ENOENT") throw new UserError(`--data ${path}: no such file.`);
-    throw error;
+    sources = await readEvalSources({
+      spec,
+      baseDir: process.cwd(),
+      env: context.env,
+      token: resolveToken({ env: context.env }).token,
+      signal: context.signal,
+      onPull: progress.onEvent,
+    });
+  } finally {
+    progress.finish();
   }
-  let content: string;
-  try {
-    content = new TextDecoder("utf-8", { fatal: true }).decode(raw);
-  } catch {
-    throw new UserError(`--data ${path} is not UTF-8 text; convert it to UTF-8.`);
-  }
-  if (!/\.jsonl$/i.test(path)) return [content];
-  const texts: string[] = [];
-  for (const [i, line] of content.split("\n").entries()) {
-    if (line.trim() === "") continue;
-    let record: unknown;
-    try {
-      record = JSON.parse(line);
-    } catch {
-      throw new UserError(`${path}:${i + 1}: not valid JSON.`);
-    }
-    if (typeof record !== "object" || record === null || !("text" in record) || typeof record.text !== "string") {
-      throw new UserError(`${path}:${i + 1}: the record has no string field "text".`);
-    }
-    texts.push(record.text);
-  }
-  if (texts.length === 0) throw new UserError(`${path} has no records.`);
-  return texts;
+  checkEvalSources(sources);
+  return sources;
 }

@@ -19,6 +19,7 @@ export async function run(context: CommandContext, args: string[], options: { n?
   const source = await resolveModelSource({ model: recipe.model, baseDir, env: context.env, token, signal: context.signal, onEvent: progress.onEvent }).finally(() => progress.finish());
   const tokenizer = await loadTokenizer(source.dir);
   const data = await prepareData({ recipe, baseDir, tokenizer, env: context.env, token, signal: context.signal, onPull: progress.onEvent });
+  for (const warning of data.warnings) reporter.warn(warning);
   const items = data.trainItems.slice(0, count);
   const c = reporter.color;
   reporter.result(

@@ -17,6 +17,13 @@ export interface ToExamplesParams {
   fields: Record<string, string>;
   /** Alpaca records become chats when the model has a chat template, so they train in the format it is used in. */
   hasChatTemplate: boolean;
+  /** Where a given `format` came from, for errors: "data.format" (default) or e.g. "the first data file a.jsonl". */
+  formatOrigin?: string | undefined;
+  /**
+   * How the user can map their field names: with the recipe's data.fields (default), or, where no recipe is read
+   * (`eval --data`), only by renaming them in the file.
+   */
+  renames?: "recipe" | "file" | undefined;
 }
 
 /** The fields each format reads, by our names; `input` is optional in alpaca. */
@@ -37,14 +44,20 @@ const ROLES = ["system", "user", "assistant", "tool"];
 export function toExamples(source: RecordSource, params: ToExamplesParams): { examples: Example[]; format: DataFormat } {
   checkRenames(params.fields);
   const field = (ours: string): string => params.fields[ours] ?? ours;
-  const format = params.format === "auto" ? detect(source, field) : params.format;
+  const renames = params.renames ?? "recipe";
+  const format = params.format === "auto" ? detect(source, field, renames) : params.format;
   if (format === "chat" && !params.hasChatTemplate) {
+    // Only a detected format says anything about this file's records; a given one may not match them at all.
+    const why =
+      params.format === "auto"
+        ? `${source.file} holds chat messages (field ${JSON.stringify(field("messages"))})`
+        : `the data format is chat (set by ${params.formatOrigin ?? "data.format"})`;
     throw new UserError(
-      `${source.file} holds chat messages, but the model has no chat template to format them with. ` +
-        `Use a chat-tuned (-Instruct) model, or convert the data to prompt/completion records.`,
+      `${why}, but the model has no chat template to format ${params.format === "auto" ? "them" : "conversations"} with. ` +
+        `Use a chat-tuned (-Instruct) model, or use prompt/completion, alpaca or text records${params.format === "auto" || renames === "file" ? "" : " and set data.format to match them (or auto)"}.`,
     );
   }
-  const read = new FieldReader(source.file, format, field);
+  const read = new FieldReader(source.file, format, field, renames);
   const examples = source.records.map((record): Example => {
     if (format === "text") return { kind: "text", text: read.string(record, "text") };
     if (format === "completion") return { kind: "completion", prompt: read.string(record, "prompt"), completion: read.string(record, "completion") };
@@ -54,7 +67,7 @@ export function toExamples(source: RecordSource, params: ToExamplesParams): { ex
   return { examples, format };
 }
 
-function detect(source: RecordSource, field: (ours: string) => string): DataFormat {
+function detect(source: RecordSource, field: (ours: string) => string, renames: "recipe" | "file"): DataFormat {
   const first = source.records[0]?.value ?? {};
   const has = (ours: string): boolean => first[field(ours)] !== undefined;
   for (const format of ["chat", "alpaca", "completion", "text"] as const) {
@@ -66,7 +79,9 @@ function detect(source: RecordSource, field: (ours: string) => string): DataForm
     .join(", ");
   throw new UserError(
     `${source.file}:${source.records[0]?.line ?? 1}: cannot tell the data format from the fields ${found}; expected one of ${expected}. ` +
-      `Rename fields in the recipe, e.g. data.fields: {prompt: question, completion: answer}, or set data.format.`,
+      (renames === "recipe"
+        ? `Rename fields in the recipe, e.g. data.fields: {prompt: question, completion: answer}, or set data.format.`
+        : `Rename the fields in the file to one of these.`),
   );
 }
 
@@ -86,11 +101,12 @@ class FieldReader {
     private readonly file: string,
     private readonly format: DataFormat,
     private readonly field: (ours: string) => string,
+    private readonly renames: "recipe" | "file",
   ) {}
 
   string(record: DataRecord, ours: string): string {
     const value = record.value[this.field(ours)];
-    if (value === undefined || value === null) throw this.error(record, `missing field ${this.name(ours)}`);
+    if (value === undefined || value === null) throw this.missing(record, ours);
     if (typeof value !== "string") throw this.error(record, `field ${this.name(ours)} must be a string, got ${describeValue(value)}`);
     return value;
   }
@@ -102,7 +118,7 @@ class FieldReader {
 
   messages(record: DataRecord): ChatMessage[] {
     const value = record.value[this.field("messages")];
-    if (value === undefined || value === null) throw this.error(record, `missing field ${this.name("messages")}`);
+    if (value === undefined || value === null) throw this.missing(record, "messages");
     if (!Array.isArray(value) || value.length === 0) {
       throw this.error(record, `field ${this.name("messages")} must be a non-empty list of {role, content}, got ${describeValue(value)}`);
     }
@@ -135,6 +151,19 @@ class FieldReader {
 
   private error(record: DataRecord, message: string): UserError {
     return new UserError(`${this.file}:${record.line}: ${message} (format ${this.format}).`);
+  }
+
+  /** A missing field: names the fields the record does have, so a misnamed one can be renamed with data.fields. */
+  private missing(record: DataRecord, ours: string): UserError {
+    const present = Object.keys(record.value);
+    const has = present.length === 0 ? "it has no fields" : `it has ${present.map((key) => JSON.stringify(key)).join(", ")}`;
+    const rename =
+      present.length === 0
+        ? ""
+        : this.renames === "recipe"
+          ? `; if one of them holds it, set data.fields: {${ours}: <that field>}`
+          : `; if one of them holds it, rename it to ${JSON.stringify(ours)} in the file`;
+    return new UserError(`${this.file}:${record.line}: missing field ${this.name(ours)} (format ${this.format}); ${has}${rename}.`);
   }
 }
 

@@ -6,18 +6,23 @@ import type { DataRecord } from "./read-records.js";
 export function jsonLinesRecords(file: string, text: string): DataRecord[] {
   const records: DataRecord[] = [];
   text.split("\n").forEach((raw, index) => {
-    const line = index + 1;
-    const source = raw.trim();
-    if (source === "") return;
-    let value: unknown;
-    try {
-      value = JSON.parse(source);
-    } catch (error) {
-      throw new UserError(`${file}:${line}: invalid JSON (${errorMessage(error)}); each line must be one JSON object.`);
-    }
-    records.push({ line, value: asObject(file, line, value) });
+    const record = jsonLineRecord(file, index + 1, raw);
+    if (record !== null) records.push(record);
   });
   return records;
+}
+
+/** One line of JSON Lines as a record, or null for a blank line. */
+export function jsonLineRecord(file: string, line: number, raw: string): DataRecord | null {
+  const source = raw.trim();
+  if (source === "") return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(source);
+  } catch (error) {
+    throw new UserError(`${file}:${line}: invalid JSON (${errorMessage(error)}); each line must be one JSON object.`);
+  }
+  return { line, value: asObject(file, line, value) };
 }
 
 /**

@@ -5,6 +5,7 @@ import { UserError } from "../errors.js";
 import type { PullEvent } from "../hub/pull.js";
 import type { Recipe } from "../recipe/schema.js";
 import type { ModelTokenizer } from "../tokenizer/load.js";
+import { emptyExampleWarning, validationSizeWarning, type PlacedExample } from "./data-warnings.js";
 import { toExamples, type DataFormat, type Example } from "./formats.js";
 import { readRecords } from "./read-records.js";
 import { resolveDataFiles } from "./resolve-files.js";
@@ -33,6 +34,8 @@ export interface PreparedData {
   untrained: number;
   trainedTokens: number;
   padId: number;
+  /** Problems that do not stop training but that the user should hear about (empty records, a tiny validation set). */
+  warnings: string[];
   /** The recipe with defaults filled in and local paths made relative to the run directory. */
   resolvedRecipe(output: string, localModelDir: string | null): Recipe;
 }
@@ -56,10 +59,12 @@ export async function prepareData(params: PrepareParams): Promise<PreparedData> 
   const resolveParams = { baseDir: params.baseDir, env: params.env, token: params.token, signal: params.signal, onEvent: params.onPull };
   const hasChatTemplate = tokenizer.chatTemplate !== null;
   let format: DataFormat | null = recipe.data.format === "auto" ? null : recipe.data.format;
+  let formatOrigin = "data.format";
   const files: DataFile[] = [];
 
   // Hub files per recipe entry, pinned as org/name@sha/file so a re-run reads exactly these commits.
   const pinned = new Map<string, string[]>();
+  const placed: PlacedExample[] = [];
   const readExamples = async (spec: string | string[], role: DataFile["role"]): Promise<Example[]> => {
     const examples: Example[] = [];
     const paths: string[] = [];
@@ -67,15 +72,19 @@ export async function prepareData(params: PrepareParams): Promise<PreparedData> 
       const resolved = await resolveDataFiles(entry, { ...resolveParams, split: role });
       const hub = resolved.map(hubPin).filter((p): p is string => p !== null);
       if (hub.length === resolved.length && hub.length > 0) pinned.set(entry, hub);
-      paths.push(...resolved);
+      for (const path of resolved) paths.push(path);
     }
     for (const path of paths) {
       const source = await readRecords(path);
       // Every file must be in the format the first one set (or the recipe names).
-      const converted = toExamples(source, { format: format ?? "auto", fields: recipe.data.fields, hasChatTemplate });
+      const converted = toExamples(source, { format: format ?? "auto", fields: recipe.data.fields, hasChatTemplate, formatOrigin });
+      if (format === null) formatOrigin = `the first data file ${path}`;
       format = converted.format;
       // A loop, not push(...spread): a spread of a few hundred thousand records overflows the call stack.
-      for (const example of converted.examples) examples.push(example);
+      converted.examples.forEach((example, index) => {
+        examples.push(example);
+        placed.push({ example, where: `${path}:${source.records[index]?.line ?? index + 1}` });
+      });
       files.push({ path, pinned: hubPin(path), sha256: await sha256File(path), records: source.records.length, role });
     }
     return examples;
@@ -99,6 +108,10 @@ export async function prepareData(params: PrepareParams): Promise<PreparedData> 
     throw new UserError(`no token of the training data is trained on (completion_only: ${recipe.train.completion_only}, max_seq_len: ${recipe.train.max_seq_len}); check the data format or raise train.max_seq_len.`);
   }
   const resolvedFormat = format ?? "text";
+  const warnings = [
+    emptyExampleWarning(placed),
+    validationSizeWarning({ validation: recipe.data.validation, records: all.length, validationExamples: split.validation.length }),
+  ].filter((warning): warning is string => warning !== null);
   return {
     format: resolvedFormat,
     formatDetected: recipe.data.format === "auto",
@@ -110,6 +123,7 @@ export async function prepareData(params: PrepareParams): Promise<PreparedData> 
     untrained: train.untrained + validation.untrained,
     trainedTokens,
     padId,
+    warnings,
     resolvedRecipe: (output, localModelDir) => {
       // Local files and globs are rewritten relative to the run directory, so the resolved recipe runs from there.
       const relocateOne = (spec: string): string | string[] => {

@@ -1,8 +1,11 @@
+import { constants } from "node:buffer";
+import { createReadStream } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { extname } from "node:path";
 import { errnoCode, UserError } from "../errors.js";
 import { csvRecords } from "./csv-records.js";
-import { jsonArrayRecords, jsonLinesRecords } from "./json-records.js";
+import { jsonArrayRecords } from "./json-records.js";
+import { jsonLinesFromChunks, notUtf8 } from "./jsonl-stream.js";
 import { parquetRecords } from "./parquet-records.js";
 
 /** One record and the 1-based line (row, for Parquet) it starts on, so errors can say `file:line`. */
@@ -28,10 +31,11 @@ export async function readRecords(path: string): Promise<RecordSource> {
   let records: DataRecord[];
   if (extension === ".parquet") {
     records = await parquetRecords(path);
-  } else if (extension === ".jsonl" || extension === ".json" || extension === ".csv" || extension === ".txt") {
+  } else if (extension === ".jsonl") {
+    records = await jsonLinesFromChunks(path, readChunks(path));
+  } else if (extension === ".json" || extension === ".csv" || extension === ".txt") {
     const text = decodeUtf8(path, await readBytes(path));
-    if (extension === ".jsonl") records = jsonLinesRecords(path, text);
-    else if (extension === ".json") records = jsonArrayRecords(path, text);
+    if (extension === ".json") records = jsonArrayRecords(path, text);
     else if (extension === ".csv") records = csvRecords(path, text);
     else records = paragraphRecords(text);
   } else {
@@ -48,11 +52,26 @@ async function readBytes(path: string): Promise<Buffer> {
   try {
     return await readFile(path);
   } catch (error) {
-    const code = errnoCode(error);
-    if (code === "ENOENT") throw new UserError(`no such file: ${path}`);
-    if (code === "EISDIR") throw new UserError(`${path} is a folder; name a data file or a glob like ${path}/*.jsonl`);
-    throw new UserError(`cannot read ${path}: ${error instanceof Error ? error.message : String(error)}`);
+    throw readError(path, error);
   }
+}
+
+/** The file's bytes in chunks, with the same errors as readBytes. */
+async function* readChunks(path: string): AsyncGenerator<Uint8Array> {
+  try {
+    for await (const chunk of createReadStream(path)) yield chunk as Buffer;
+  } catch (error) {
+    if (error instanceof UserError) throw error;
+    throw readError(path, error);
+  }
+}
+
+function readError(path: string, error: unknown): UserError {
+  const code = errnoCode(error);
+  if (code === "ENOENT") return new UserError(`no such file: ${path}`);
+  if (code === "EISDIR") return new UserError(`${path} is a folder; name a data file or a glob like ${path}/*.jsonl`);
+  if (code === "ERR_FS_FILE_TOO_LARGE") return tooLarge(path);
+  return new UserError(`cannot read ${path}: ${error instanceof Error ? error.message : String(error)}`);
 }
 
 /** Strict decoding: a latin-1 or UTF-16 file would otherwise train on mojibake without any warning. */
@@ -60,12 +79,20 @@ function decodeUtf8(path: string, bytes: Buffer): string {
   try {
     // TextDecoder drops a leading UTF-8 BOM, which editors on Windows like to add.
     return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch {
+  } catch (error) {
+    // Past V8's longest string the decoder fails too, for a reason that has nothing to do with the encoding.
+    if (errnoCode(error) === "ERR_STRING_TOO_LONG") throw tooLarge(path);
     const utf16 = (bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff);
-    throw new UserError(
-      `${path} is not UTF-8${utf16 ? " (it looks like UTF-16)" : ""}; convert it, e.g. \`iconv -f ${utf16 ? "UTF-16" : "LATIN1"} -t UTF-8 in > out\`.`,
-    );
+    throw notUtf8(path, null, utf16);
   }
+}
+
+function tooLarge(path: string): UserError {
+  const limit = Math.floor(constants.MAX_STRING_LENGTH / 2 ** 20);
+  return new UserError(
+    `${path} is too large to read as one piece (the limit is about ${limit} MiB of text); ` +
+      `convert it to JSON Lines (.jsonl), which is read line by line, or split it into several files and list them (or use a glob).`,
+  );
 }
 
 /** Paragraphs (runs of non-blank lines) become `{text}` records; the text keeps its inner line breaks. */

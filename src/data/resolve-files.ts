@@ -32,7 +32,8 @@ const METADATA_FILES = new Set(["dataset_info.json", "dataset_infos.json", "data
  */
 export async function resolveDataFiles(spec: string | string[], params: ResolveDataParams): Promise<string[]> {
   const files: string[] = [];
-  for (const entry of Array.isArray(spec) ? spec : [spec]) files.push(...(await resolveEntry(entry, params)));
+  // Loops, not push(...spread): a spread of a few hundred thousand paths overflows the call stack.
+  for (const entry of Array.isArray(spec) ? spec : [spec]) for (const file of await resolveEntry(entry, params)) files.push(file);
   return files;
 }
 
@@ -52,6 +53,9 @@ async function resolveEntry(entry: string, params: ResolveDataParams): Promise<s
   );
 }
 
+/** More files than any dataset we could train on is sharded into; past it a glob is almost surely too wide. */
+export const MAX_GLOB_FILES = 10_000;
+
 /** Walks only below the pattern's literal leading folders, so `../data/*.jsonl` and absolute patterns work too. */
 async function globFiles(pattern: string, baseDir: string): Promise<string[]> {
   const parts = pattern.split("/");
@@ -59,23 +63,37 @@ async function globFiles(pattern: string, baseDir: string): Promise<string[]> {
   const literal = parts.slice(0, firstMagic).join("/");
   const rest = parts.slice(firstMagic).join("/");
   const root = isAbsolute(pattern) ? resolve(literal === "" ? "/" : literal) : resolve(baseDir, literal);
-  const matches = (await walk(root)).filter((path) => minimatch(relative(root, path).split(sep).join("/"), rest));
+  const matches = await walk(root, (path) => minimatch(relative(root, path).split(sep).join("/"), rest));
   if (matches.length === 0) {
     throw new UserError(`no file matches ${JSON.stringify(pattern)} in ${root}; check the pattern and the folder (relative to ${baseDir}).`);
+  }
+  if (matches.length > MAX_GLOB_FILES) {
+    throw new UserError(
+      `${JSON.stringify(pattern)} matches ${matches.length} files in ${root}, more than the ${MAX_GLOB_FILES} a dataset is sensibly split into; ` +
+        `narrow the pattern (e.g. one folder, or *.jsonl without **), or merge the files into fewer, larger ones.`,
+    );
   }
   return matches.sort();
 }
 
-/** Every file below `dir`; hidden folders are skipped (minimatch would not match them anyway) and symlinked folders are not followed, so cycles cannot loop. */
-async function walk(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+/**
+ * The files below `root` that `keep` accepts, walked breadth-first with a queue (no recursion, no spreads, so a
+ * tree of any size or depth fits). Hidden folders are skipped (minimatch would not match them anyway) and
+ * symlinked folders are not followed, so cycles cannot loop.
+ */
+async function walk(root: string, keep: (path: string) => boolean): Promise<string[]> {
   const files: string[] = [];
-  for (const entry of entries) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) {
-      if (!entry.name.startsWith(".")) files.push(...(await walk(path)));
-    } else if (entry.isFile() || (entry.isSymbolicLink() && (await stat(path).catch(() => null))?.isFile())) {
-      files.push(path);
+  const folders = [root];
+  for (let next = 0; next < folders.length; next += 1) {
+    const dir = folders[next] ?? root;
+    const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const entry of entries) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) {
+        if (!entry.name.startsWith(".")) folders.push(path);
+      } else if (keep(path) && (entry.isFile() || (entry.isSymbolicLink() && (await stat(path).catch(() => null))?.isFile()))) {
+        files.push(path);
+      }
     }
   }
   return files;

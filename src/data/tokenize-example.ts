@@ -2,6 +2,7 @@ import { UserError } from "../errors.js";
 import { renderChat, type ChatMessage } from "../tokenizer/chat.js";
 import type { ModelTokenizer } from "../tokenizer/load.js";
 import type { Example } from "./formats.js";
+import { tokensInSpans, type CharSpan } from "./token-spans.js";
 
 /** Token ids and, per token, 1 when the loss counts predicting it (from the previous position), else 0. */
 export interface TokenizedExample {
@@ -14,46 +15,46 @@ export interface TokenizeParams {
   completionOnly: boolean;
 }
 
-interface Piece {
-  text: string;
-  trained: boolean;
-}
-
 /**
  * Tokenizes an example and marks the tokens to train on. Position 0 is never trained: nothing predicts it.
  * text: all tokens, then EOS. completion: prompt (masked when completionOnly) + completion + EOS.
  * chat: the model's own template; every assistant turn, end-of-turn marker included, is trained.
+ * The whole text is encoded once, so the ids are exactly those the model sees at inference; the trained tokens are
+ * the ones overlapping a trained character span.
  */
 export function tokenizeExample(tokenizer: ModelTokenizer, example: Example, params: TokenizeParams): TokenizedExample {
   if (example.kind === "text") {
-    return fromPieces(tokenizer, [{ text: example.text, trained: true }], { eos: true, completionOnly: params.completionOnly });
+    return encodeMasked(tokenizer, example.text, [{ start: 0, end: example.text.length }], { eos: true, completionOnly: params.completionOnly });
   }
   if (example.kind === "completion") {
-    const pieces = [
-      { text: example.prompt, trained: false },
-      { text: example.completion, trained: true },
-    ];
-    return fromPieces(tokenizer, pieces, { eos: true, completionOnly: params.completionOnly });
+    const text = example.prompt + example.completion;
+    return encodeMasked(tokenizer, text, [{ start: example.prompt.length, end: text.length }], { eos: true, completionOnly: params.completionOnly });
   }
-  return fromPieces(tokenizer, chatPieces(tokenizer, example.messages, params.completionOnly), { eos: false, completionOnly: params.completionOnly });
+  const { text, spans } = chatSpans(tokenizer, example.messages, params.completionOnly);
+  return encodeMasked(tokenizer, text, spans, { eos: false, completionOnly: params.completionOnly });
 }
 
 /**
- * Encodes pieces separately so every boundary between masked and trained text is a token boundary. Only the
- * first piece gets the post_processor's specials (BOS), and not when the text already starts with BOS.
+ * Encodes `text` once. The post_processor's specials (BOS) are added unless the text already starts with BOS;
+ * specials it puts in front are context, ones it puts at the end belong with the text's last character.
  */
-function fromPieces(tokenizer: ModelTokenizer, pieces: Piece[], options: { eos: boolean; completionOnly: boolean }): TokenizedExample {
-  const ids: number[] = [];
-  const trained: boolean[] = [];
+function encodeMasked(tokenizer: ModelTokenizer, text: string, spans: CharSpan[], options: { eos: boolean; completionOnly: boolean }): TokenizedExample {
   const bos = tokenizer.bosToken;
-  pieces.forEach((piece, index) => {
-    const hasBos = bos !== null && bos !== "" && piece.text.startsWith(bos);
-    const pieceIds = tokenizer.encode(piece.text, { addSpecialTokens: index === 0 && !hasBos });
-    for (const id of pieceIds) {
-      ids.push(id);
-      trained.push(piece.trained || !options.completionOnly);
-    }
-  });
+  const hasBos = bos !== null && bos !== "" && text.startsWith(bos);
+  let ids: number[];
+  let trained: boolean[];
+  if (!options.completionOnly || spans.some((span) => span.start <= 0 && span.end >= text.length)) {
+    // Everything is trained (plain text, or completion_only off): one encoding, no boundaries to find.
+    ids = tokenizer.encode(text, { addSpecialTokens: !hasBos });
+    trained = ids.map(() => true);
+  } else {
+    const core = tokenizer.encode(text, { addSpecialTokens: false });
+    ids = hasBos ? core : tokenizer.encode(text, { addSpecialTokens: true });
+    const front = specialsInFront(ids, core);
+    const inSpan = tokensInSpans(tokenizer, text, core, spans);
+    const endTrained = spans.some((span) => span.start < span.end && span.end >= text.length);
+    trained = ids.map((_, i) => (i < front ? false : i < front + core.length ? (inSpan[i - front] ?? false) : endTrained));
+  }
   // Without EOS the model never learns to stop; a tokenizer that already ended the text with one needs no second.
   if (options.eos && !tokenizer.eosIds.includes(ids[ids.length - 1] ?? -1)) {
     ids.push(eosId(tokenizer));
@@ -62,6 +63,17 @@ function fromPieces(tokenizer: ModelTokenizer, pieces: Piece[], options: { eos: 
   const labels = Uint8Array.from(trained, (value) => (value ? 1 : 0));
   if (labels.length > 0) labels[0] = 0;
   return { ids, labels };
+}
+
+/** How many specials the post_processor put before the text's own tokens (`core` is found inside `ids`). */
+function specialsInFront(ids: readonly number[], core: readonly number[]): number {
+  for (let offset = 0; offset + core.length <= ids.length; offset += 1) {
+    let same = true;
+    for (let i = 0; i < core.length && same; i += 1) same = ids[offset + i] === core[i];
+    if (same) return offset;
+  }
+  // A post_processor that changes the text's own ids is unheard of; treat every extra id as a leading special.
+  return Math.max(0, ids.length - core.length);
 }
 
 function eosId(tokenizer: ModelTokenizer): number {
@@ -75,10 +87,10 @@ function eosId(tokenizer: ModelTokenizer): number {
   return eos;
 }
 
-/** The rendered conversation cut into masked and trained pieces at each assistant turn's span. */
-function chatPieces(tokenizer: ModelTokenizer, messages: ChatMessage[], completionOnly: boolean): Piece[] {
+/** The rendered conversation and the character span of each assistant turn in it. */
+function chatSpans(tokenizer: ModelTokenizer, messages: ChatMessage[], completionOnly: boolean): { text: string; spans: CharSpan[] } {
   const full = renderChat(tokenizer, messages, { addGenerationPrompt: false });
-  const spans: Array<[number, number]> = [];
+  const spans: CharSpan[] = [];
   let cursor = 0;
   messages.forEach((message, index) => {
     if (message.role !== "assistant") return;
@@ -91,19 +103,10 @@ function chatPieces(tokenizer: ModelTokenizer, messages: ChatMessage[], completi
           `for completion-only training; set train.completion_only: false to train on the whole conversation.`,
       );
     }
-    spans.push(span);
+    spans.push({ start: span[0], end: span[1] });
     cursor = span[1];
   });
-
-  const pieces: Piece[] = [];
-  let position = 0;
-  for (const [start, end] of spans) {
-    if (start > position) pieces.push({ text: full.slice(position, start), trained: false });
-    if (end > start) pieces.push({ text: full.slice(start, end), trained: true });
-    position = end;
-  }
-  if (position < full.length) pieces.push({ text: full.slice(position), trained: false });
-  return pieces;
+  return { text: full, spans };
 }
 
 /**

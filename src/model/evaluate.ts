@@ -13,39 +13,48 @@ const ROWS = 128;
 
 /**
  * Next-token cross-entropy of a token sequence, in windows of `window` tokens (the model's context length):
- * each window predicts its own positions 1..n-1.
+ * each window predicts its own positions 1..n-1. With `labels`, only positions labelled 1 count (a training
+ * example's trained tokens).
  */
-export function sequenceLoss(tf: Tf, model: CausalLM, ids: number[], window: number): LossSum {
+export function sequenceLoss(tf: Tf, model: CausalLM, ids: number[], window: number, labels?: ArrayLike<number>): LossSum {
   const total: LossSum = { sum: 0, count: 0 };
   for (let start = 0; start < ids.length; start += window) {
     const chunk = ids.slice(start, start + window);
     if (chunk.length < 2) continue;
-    const part = windowLoss(tf, model, chunk);
+    const counted = Array.from(chunk, (_, i) => i > 0 && (labels === undefined || labels[start + i] === 1));
+    if (!counted.includes(true)) continue;
+    const part = windowLoss(tf, model, chunk, counted);
     total.sum += part.sum;
     total.count += part.count;
   }
   return total;
 }
 
-function windowLoss(tf: Tf, model: CausalLM, ids: number[]): LossSum {
+/** `counted[i]`: whether predicting ids[i] (from position i-1) counts. */
+function windowLoss(tf: Tf, model: CausalLM, ids: number[], counted: boolean[]): LossSum {
   const T = ids.length;
   const hidden = tf.tidy(() => {
     const h = model.hidden({ ids: tf.tensor2d(Int32Array.from(ids), [1, T], "int32") });
     return tf.reshape(h, [T, h.shape[2] ?? 0]) as tfc.Tensor2D;
   });
   let sum = 0;
+  let count = 0;
   try {
     for (let row = 0; row < T - 1; row += ROWS) {
       const n = Math.min(ROWS, T - 1 - row);
       const targets = Int32Array.from(ids.slice(row + 1, row + 1 + n));
       const losses = tf.tidy(() => crossEntropyRows(tf, model.lmHead(tf.slice(hidden, [row, 0], [n, hidden.shape[1]])), targets));
-      for (const value of losses.dataSync()) sum += value;
+      losses.dataSync().forEach((value, i) => {
+        if (counted[row + 1 + i] !== true) return;
+        sum += value;
+        count += 1;
+      });
       losses.dispose();
     }
   } finally {
     hidden.dispose();
   }
-  return { sum, count: T - 1 };
+  return { sum, count };
 }
 
 /** −log softmax(logits)[target] per row: logits [n, V], targets [n] → [n]. */

@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { isMap, isScalar, LineCounter, parse as parseYamlValue, parseDocument, type Document } from "yaml";
 import type { z } from "zod";
+import { dataFileAsRecipe } from "../data/recipe-or-data.js";
 import { errnoCode, UserError } from "../errors.js";
 import { dataSchema, loraSchema, recipeSchema, trainSchema, type Recipe } from "./schema.js";
 import { closest } from "./suggest.js";
@@ -41,9 +42,11 @@ export async function loadRecipe(params: { file: string; sets?: string[]; flags?
     text = new TextDecoder("utf-8", { fatal: true }).decode(await readFile(file));
   } catch (error) {
     if (errnoCode(error) === "ENOENT") throw new UserError(`recipe ${params.file} does not exist; \`finetune init --model <id>\` writes a starter.`);
-    if (error instanceof TypeError) throw new UserError(`recipe ${params.file} is not UTF-8 text.`);
+    if (error instanceof TypeError) throw new UserError(dataFileAsRecipe(params.file, null) ?? `recipe ${params.file} is not UTF-8 text.`);
     throw error;
   }
+  const asData = dataFileAsRecipe(params.file, text);
+  if (asData !== null) throw new UserError(asData);
   return { recipe: parseRecipe(text, file, params.sets ?? [], params.flags ?? {}), file, baseDir: dirname(file) };
 }
 

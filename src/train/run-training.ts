@@ -80,6 +80,7 @@ export async function runTraining(params: RunTrainingParams): Promise<TrainingRe
   reporter.info(`data: ${data.trainSequences.length} training sequences, ${data.validationSequences.length} validation (format ${data.format}${data.formatDetected ? ", detected" : ""}); ${data.trainedTokens} trained tokens`);
   if (data.truncated > 0) reporter.warn(`${data.truncated} example${data.truncated === 1 ? " was" : "s were"} longer than train.max_seq_len (${recipe.train.max_seq_len}) and truncated`);
   if (data.untrained > 0) reporter.warn(`${data.untrained} example${data.untrained === 1 ? "" : "s"} had nothing left to train on after truncation and ${data.untrained === 1 ? "was" : "were"} dropped; raise train.max_seq_len to keep ${data.untrained === 1 ? "it" : "them"}`);
+  for (const warning of data.warnings) reporter.warn(warning);
 
   // 3. Backend and model; max_seq_len must fit the model's context.
   const backend = await loadBackend({ forced: forcedBackend(context.globals.backend, context.env) });

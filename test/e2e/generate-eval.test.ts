@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { filesOf, startHubServer, type HubServer } from "../helpers/hub-server.js";
 import { itNeeds, sharedFiles, sharedPath } from "../helpers/needs.js";
-import { referenceMeanLoss } from "../helpers/reference-model.js";
+import { referenceLogits, referenceMeanLoss } from "../helpers/reference-model.js";
 import { cleanEnv, lastJson, runCli, tempDir } from "../helpers/run-cli.js";
 import { writeTinyCheckpoint } from "../helpers/tiny-checkpoint.js";
 
@@ -112,20 +112,63 @@ describe("finetune eval", () => {
     expect(out.perplexity).toBeCloseTo(Math.exp(out.loss), 3);
   });
 
-  it("reads .txt and JSONL files and splits long inputs into context windows", async () => {
+  it("reads .txt and JSONL files as train does (records end with EOS) and splits long inputs into context windows", async () => {
     const long = Array.from({ length: 70 }, (_, i) => "abc"[i % 3]).join(" ");
     writeFileSync(join(tmp.path, "long.txt"), long);
     writeFileSync(join(tmp.path, "data.jsonl"), `${JSON.stringify({ text: "a b" })}\n${JSON.stringify({ text: "c a b" })}\n`);
     const txt = lastJson((await runCli(["eval", "--model", tiny, "--data", join(tmp.path, "long.txt"), "--json"], env())).stdout);
-    // one id per character (139) plus <s> = 140 ids, in windows of 128: 127 + 11 predicted positions
-    expect(txt.tokens).toBe(138);
+    // one paragraph: <s> + one id per character (139) + </s> = 141 ids, in windows of 128: 127 + 12 predicted positions
+    expect(txt.tokens).toBe(139);
     const jsonl = lastJson((await runCli(["eval", "--model", tiny, "--data", join(tmp.path, "data.jsonl"), "--json"], env())).stdout);
-    // "a b" → <s> a ␣ b (3 predicted), "c a b" → 5 predicted
-    expect(jsonl.tokens).toBe(3 + 5);
+    // "a b" → <s> a ␣ b </s> (4 predicted), "c a b" → 6 predicted
+    expect(jsonl.tokens).toBe(4 + 6);
     writeFileSync(join(tmp.path, "bad.jsonl"), '{"text": "a"}\n{"txt": "b"}\n');
     const bad = await runCli(["eval", "--model", tiny, "--data", join(tmp.path, "bad.jsonl")], env());
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('bad.jsonl:2: the record has no string field "text"');
+    expect(bad.stderr).toContain('bad.jsonl:2: missing field "text" (format text); it has "txt"; if one of them holds it, rename it to "text" in the file.');
+    // Checked before the model is even looked for.
+    const early = await runCli(["eval", "--model", join(tmp.path, "no-such-model"), "--data", join(tmp.path, "bad.jsonl")], env());
+    expect(early.code).toBe(2);
+    expect(early.stderr).toContain('bad.jsonl:2: missing field "text"');
+  });
+
+  /**
+   * The loss train's data path implies for a file: `preview --json` gives every record's ids and trained-token mask
+   * as training builds them, and the float64 reference model scores the masked positions.
+   */
+  async function trainPathLoss(file: string): Promise<{ loss: number; tokens: number }> {
+    const recipe = join(tmp.path, `${file.replace(/\W/g, "_")}.yaml`);
+    writeFileSync(recipe, `model: ${JSON.stringify(tiny)}\ndata:\n  train: ${JSON.stringify(join(tmp.path, file))}\n  validation: 0\ntrain:\n  max_steps: 1\noutput: run\n`);
+    const preview = await runCli(["preview", recipe, "-n", "100", "--json"], env({ HF_HUB_OFFLINE: "1" }));
+    expect(preview.code, preview.stderr).toBe(0);
+    const { examples } = lastJson(preview.stdout) as { examples: Array<{ ids: number[]; mask: number[] }> };
+    let sum = 0;
+    let tokens = 0;
+    for (const { ids, mask } of examples) {
+      const logits = referenceLogits(tiny, ids);
+      for (let t = 1; t < ids.length; t += 1) {
+        if (mask[t] !== 1) continue;
+        const row = Array.from(logits[t - 1] ?? new Float64Array());
+        const max = Math.max(...row);
+        sum += max + Math.log(row.reduce((acc, v) => acc + Math.exp(v - max), 0)) - (row[ids[t] ?? 0] ?? 0);
+        tokens += 1;
+      }
+    }
+    return { loss: sum / tokens, tokens };
+  }
+
+  it.each([
+    ["a JSON array of prompt/completion records", "qa.json", JSON.stringify([{ prompt: "a b", completion: " c a" }, { prompt: "b", completion: " a b c" }], null, 2)],
+    ["a CSV of alpaca records (a chat for this chat model)", "alpaca.csv", 'instruction,input,output\nsay a,,a b\n"say, b",c,b\n'],
+    ["a chat JSONL", "chat.jsonl", [{ messages: [{ role: "user", content: "a b" }, { role: "assistant", content: "c" }, { role: "user", content: "b" }, { role: "assistant", content: "a c" }] }, { messages: [{ role: "system", content: "x" }, { role: "user", content: "y" }, { role: "assistant", content: "z b" }] }].map((r) => JSON.stringify(r)).join("\n")],
+  ])("scores %s exactly as the training data path masks it", async (_what, file, content) => {
+    writeFileSync(join(tmp.path, file), content);
+    const result = await runCli(["eval", "--model", tiny, "--data", join(tmp.path, file), "--json"], env({ HF_HUB_OFFLINE: "1" }));
+    expect(result.code, result.stderr).toBe(0);
+    const out = lastJson(result.stdout) as { loss: number; tokens: number };
+    const expected = await trainPathLoss(file);
+    expect(out.tokens).toBe(expected.tokens);
+    expect(out.loss).toBeCloseTo(expected.loss, 4);
   });
 
   itNeeds(storiesNeed, "stories260K has a low perplexity on a story", async () => {

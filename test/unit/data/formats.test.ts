@@ -98,13 +98,15 @@ describe("toExamples: alpaca", () => {
 describe("toExamples: every record is checked, with file:line", () => {
   it("a missing field", () => {
     const records = source({ instruction: "i", output: "o" }, { instruction: "i", output: "o" }, { instruction: "i" });
-    expect(failure(() => toExamples(records, params()))).toBe('data.jsonl:3: missing field "output" (format alpaca).');
+    expect(failure(() => toExamples(records, params()))).toBe(
+      'data.jsonl:3: missing field "output" (format alpaca); it has "instruction"; if one of them holds it, set data.fields: {output: <that field>}.',
+    );
   });
 
   it("a missing renamed field names the dataset's field and ours", () => {
     const records = source({ question: "q", answer: "a" }, { question: "q" });
     expect(failure(() => toExamples(records, params({ fields: { prompt: "question", completion: "answer" } })))).toBe(
-      'data.jsonl:2: missing field "answer" (our "completion") (format completion).',
+      'data.jsonl:2: missing field "answer" (our "completion") (format completion); it has "question"; if one of them holds it, set data.fields: {completion: <that field>}.',
     );
   });
 
@@ -114,7 +116,20 @@ describe("toExamples: every record is checked, with file:line", () => {
   });
 
   it("an explicit format reads its own fields regardless of the others", () => {
-    expect(failure(() => toExamples(source({ text: "t" }), params({ format: "completion" })))).toBe('data.jsonl:1: missing field "prompt" (format completion).');
+    expect(failure(() => toExamples(source({ text: "t" }), params({ format: "completion" })))).toBe(
+      'data.jsonl:1: missing field "prompt" (format completion); it has "text"; if one of them holds it, set data.fields: {prompt: <that field>}.',
+    );
+    expect(failure(() => toExamples(source({}), params({ format: "chat" })))).toBe('data.jsonl:1: missing field "messages" (format chat); it has no fields.');
+  });
+
+  it("without a recipe to rename fields in (eval --data), the advice is to rename them in the file", () => {
+    expect(failure(() => toExamples(source({ prompt: "p", answer: "a" }), params({ format: "completion", renames: "file" })))).toBe(
+      'data.jsonl:1: missing field "completion" (format completion); it has "prompt", "answer"; if one of them holds it, rename it to "completion" in the file.',
+    );
+    const undetected = failure(() => toExamples(source({ question: "q" }), params({ renames: "file" })));
+    expect(undetected).toContain('cannot tell the data format from the fields "question"');
+    expect(undetected).toContain("Rename the fields in the file to one of these.");
+    expect(undetected).not.toContain("recipe");
   });
 
   it("chat: messages must be a non-empty list of {role, content} strings", () => {
@@ -141,8 +156,20 @@ describe("toExamples: every record is checked, with file:line", () => {
   });
 
   it("chat data for a model without a chat template is refused up front", () => {
-    expect(failure(() => toExamples(source({ messages: [user("u"), assistant("a")] }), params({ hasChatTemplate: false })))).toContain(
-      "the model has no chat template",
+    expect(failure(() => toExamples(source({ messages: [user("u"), assistant("a")] }), params({ hasChatTemplate: false })))).toBe(
+      'data.jsonl holds chat messages (field "messages"), but the model has no chat template to format them with. ' +
+        "Use a chat-tuned (-Instruct) model, or use prompt/completion, alpaca or text records.",
     );
+  });
+
+  it("a chat format that was given, not detected, does not claim the file holds chat messages", () => {
+    const prompts = source({ prompt: "p", completion: "c" });
+    expect(failure(() => toExamples(prompts, params({ format: "chat", hasChatTemplate: false })))).toBe(
+      "the data format is chat (set by data.format), but the model has no chat template to format conversations with. " +
+        "Use a chat-tuned (-Instruct) model, or use prompt/completion, alpaca or text records and set data.format to match them (or auto).",
+    );
+    const second = failure(() => toExamples(prompts, params({ format: "chat", hasChatTemplate: false, formatOrigin: "the first data file a.jsonl" })));
+    expect(second).toContain("the data format is chat (set by the first data file a.jsonl)");
+    expect(second).not.toContain("holds chat messages");
   });
 });

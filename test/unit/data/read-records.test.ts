@@ -146,7 +146,9 @@ describe("readRecords: .txt", () => {
 describe("readRecords: errors for any format", () => {
   it("non-UTF-8 content says so and how to convert", async () => {
     const latin1 = dir.write("latin.jsonl", Buffer.from('{"text":"caf\xe9"}\n', "latin1"));
-    expect(await failure(latin1)).toContain(`${latin1} is not UTF-8; convert it`);
+    expect(await failure(latin1)).toContain(`${latin1} is not UTF-8 (line 1); convert it`);
+    const latinCsv = dir.write("latin.csv", Buffer.from("text\ncaf\xe9\n", "latin1"));
+    expect(await failure(latinCsv)).toContain(`${latinCsv} is not UTF-8; convert it`);
     const utf16 = dir.write("wide.csv", Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from("a,b\n\ud800", "utf16le")]));
     expect(await failure(utf16)).toContain("is not UTF-8 (it looks like UTF-16); convert it");
   });

@@ -1,8 +1,8 @@
-import { mkdirSync, realpathSync } from "node:fs";
+import { mkdirSync, realpathSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UserError } from "../../../src/errors.js";
-import { resolveDataFiles } from "../../../src/data/resolve-files.js";
+import { MAX_GLOB_FILES, resolveDataFiles } from "../../../src/data/resolve-files.js";
 import type { PullEvent } from "../../../src/hub/pull.js";
 import { startHubServer, type HubServer } from "../../helpers/hub-server.js";
 import { tempDir } from "./fixture.js";
@@ -96,6 +96,22 @@ describe("resolveDataFiles: local", () => {
     expect(await failure("train.jsonl")).toContain(`no such file "train.jsonl" (relative to ${base})`);
     expect(await failure("./x/y")).toContain('no such file "./x/y"');
     expect(await failure("org/train.csv")).toContain('no such file "org/train.csv"');
+  });
+
+  it("a glob over more files than MAX_GLOB_FILES is refused, naming the count; up to it, every file is found", async () => {
+    // MAX_GLOB_FILES + 1 empty files in nested folders, walked without recursion.
+    const root = join(dir.path, "many");
+    for (let folder = 0; folder <= MAX_GLOB_FILES / 100; folder += 1) {
+      const sub = join(root, `f${folder}`, "deeper");
+      mkdirSync(sub, { recursive: true });
+      for (let i = 0; i < 100; i += 1) writeFileSync(join(sub, `${i}.jsonl`), "");
+    }
+    const total = (MAX_GLOB_FILES / 100 + 1) * 100;
+    expect(await failure("../many/**/*.jsonl")).toBe(
+      `"../many/**/*.jsonl" matches ${total} files in ${root}, more than the ${MAX_GLOB_FILES} a dataset is sensibly split into; ` +
+        "narrow the pattern (e.g. one folder, or *.jsonl without **), or merge the files into fewer, larger ones.",
+    );
+    expect(await resolveDataFiles("../many/f1*/**/*.jsonl", params())).toHaveLength(100 * 12);
   });
 
   it("a folder is refused with a glob suggestion", async () => {
