@@ -107,7 +107,7 @@ export function buildProgram(version: string, run: (invocation: Invocation) => P
     .description("write a commented starter recipe")
     .requiredOption("--model <model>", "hub id or local folder")
     .addOption(new Option("--format <format>", "data format").choices(["chat", "alpaca", "text", "completion"]).default("chat"))
-    .option("--data <path>", "training data file", "data/train.jsonl")
+    .option("--data <path>", "training data: a file, a glob or a hub dataset (default: data/train.jsonl)")
     .option("--out <file>", "recipe file to write", "recipe.yaml")
     .option("--force", "replace an existing file", false)
     .action(dispatch("init"));

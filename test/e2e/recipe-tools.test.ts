@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cleanEnv, lastJson, runCli, tempDir } from "../helpers/run-cli.js";
@@ -23,6 +23,39 @@ describe("recipe tools", () => {
     const again = await runCli(["init", "--model", "x/y", "--out", out], env());
     expect(again.code).toBe(2);
     expect(readFileSync(out, "utf8")).toBe("mine");
+  });
+
+  it("init takes a local model folder (absolute or relative) and writes paths that are right from the recipe's folder", async () => {
+    const work = join(tmp.path, "init-work");
+    const named = join(work, "models", "Tiny-Llama_v2");
+    writeTinyCheckpoint(named, { kind: "llama", seed: 81 });
+    mkdirSync(join(work, "data"), { recursive: true });
+    writeFileSync(join(work, "data", "chat.jsonl"), `${JSON.stringify({ messages: [{ role: "user", content: "hi" }, { role: "assistant", content: "yo" }] })}\n`);
+    for (const [model, written] of [[named, named], ["models/Tiny-Llama_v2", "../models/Tiny-Llama_v2"]] as const) {
+      rmSync(join(work, "sub"), { recursive: true, force: true });
+      const result = await runCli(["init", "--model", model, "--data", "data/chat.jsonl", "--out", "sub/r.yaml"], env(), { cwd: work });
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout).not.toContain("edit data.train");
+      expect(result.stdout).toContain("npx finetune train sub/r.yaml");
+      const text = readFileSync(join(work, "sub", "r.yaml"), "utf8");
+      expect(text).toContain(`\nmodel: ${written}\n`);
+      expect(text).toContain("\n  train: ../data/chat.jsonl\n");
+      // The default run directory is named after the folder, not "model".
+      expect(text).toContain("\noutput: runs/tiny-llama-v2-chat\n");
+      // The recipe really works from where it was written: preview loads the model's tokenizer and the data.
+      const preview = await runCli(["preview", "sub/r.yaml", "--json"], env(), { cwd: work });
+      expect(preview.code, preview.stderr).toBe(0);
+      expect((lastJson(preview.stdout) as { format: string }).format).toBe("chat");
+    }
+    // Without --data the placeholder is named, and the user is told to fill it in.
+    const placeholder = await runCli(["init", "--model", named, "--out", "sub/p.yaml"], env(), { cwd: work });
+    expect(placeholder.stdout).toContain("put your training data in data/train.jsonl (or edit data.train in sub/p.yaml)");
+    expect(readFileSync(join(work, "sub", "p.yaml"), "utf8")).toContain("\n  train: ../data/train.jsonl\n");
+    // A name that is neither a hub id nor a folder is refused, naming both readings; nothing is written.
+    const neither = await runCli(["init", "--model", "no such/x", "--out", "sub/n.yaml"], env(), { cwd: work });
+    expect(neither.code).toBe(2);
+    expect(neither.stderr).toContain(`nor is there a model folder ${join(work, "no such", "x")}`);
+    expect(existsSync(join(work, "sub", "n.yaml"))).toBe(false);
   });
 
   it("recipe schema prints a JSON Schema with every field and its description", async () => {
