@@ -81,8 +81,9 @@ export function buildProgram(version: string, run: (invocation: Invocation) => P
   program
     .command("reproduce")
     .description("re-run a training from its run.lock.json and check the adapter comes out identical")
-    .argument("<lock>", "run.lock.json of a finished run")
+    .argument("<run>", "a finished run's directory, or its run.lock.json")
     .option("--output <dir>", "run directory for the re-run (default: <run>-reproduce)")
+    .option("--overwrite", "replace an earlier re-run in the output directory", false)
     .action(dispatch("reproduce"));
 
   program

@@ -67,6 +67,42 @@ describe("run.lock.json and finetune reproduce", () => {
     expect(out.adapter_sha256).toBe(out.expected_sha256);
   });
 
+  it("takes a run directory, and replaces an earlier re-run only with --overwrite (the flag it suggests)", async () => {
+    const output = join(tmp.path, "again-dir");
+    const first = await runCli(["reproduce", llamaRun, "--output", output, "--json"], env());
+    expect(first.code, first.stderr).toBe(0);
+    expect(lastJson(first.stdout)).toMatchObject({ match: true, output });
+    const again = await runCli(["reproduce", llamaRun, "--output", output], env());
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain(`${output} is not empty (an earlier re-run?); add --overwrite to replace it`);
+    expect(again.stderr).not.toContain("--resume");
+    const replaced = await runCli(["reproduce", llamaRun, "--output", output, "--overwrite", "--json"], env());
+    expect(replaced.code, replaced.stderr).toBe(0);
+    expect(lastJson(replaced.stdout)).toMatchObject({ match: true, output });
+    // Never over the run itself, and a folder without a lock is named as such.
+    const self = await runCli(["reproduce", llamaRun, "--output", llamaRun, "--overwrite"], env());
+    expect(self.code).toBe(2);
+    expect(self.stderr).toContain("is the run being reproduced");
+    expect(existsSync(join(llamaRun, "run.lock.json"))).toBe(true);
+    const notRun = await runCli(["reproduce", tmp.path], env());
+    expect(notRun.code).toBe(2);
+    expect(notRun.stderr).toContain(`${join(tmp.path, "run.lock.json")} does not exist`);
+  });
+
+  it("--adapter takes a run directory; a missing path says it does not exist, before any model is loaded", async () => {
+    const viaRun = await runCli(["generate", "--model", "tiny/llama", "--adapter", llamaRun, "--prompt", "a b", "--max-new-tokens", "3", "--json"], env());
+    expect(viaRun.code, viaRun.stderr).toBe(0);
+    const viaAdapter = await runCli(["generate", "--model", "tiny/llama", "--adapter", join(llamaRun, "adapter"), "--prompt", "a b", "--max-new-tokens", "3", "--json"], env());
+    expect(lastJson(viaAdapter.stdout).ids).toEqual(lastJson(viaRun.stdout).ids);
+    const missing = join(tmp.path, "no-such-adapter");
+    for (const command of [["generate", "--prompt", "a"], ["eval", "--text", "a b"]]) {
+      // A hub id that does not exist: reaching the hub would fail differently, so the adapter is checked first.
+      const result = await runCli([...command, "--model", "tiny/absent", "--adapter", missing], env());
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(`--adapter ${missing} does not exist`);
+    }
+  });
+
   it("on another backend, reports the largest loss difference instead of demanding identical bytes", async () => {
     const result = await runCli(["reproduce", join(llamaRun, "run.lock.json"), "--output", join(tmp.path, "on-cpu"), "--backend", "cpu", "--json"], env());
     expect(result.code, result.stderr).toBe(0);
