@@ -7,6 +7,7 @@ import type { CommandContext } from "../context.js";
 import type { Recipe } from "../recipe/schema.js";
 import { prepareData } from "../data/prepare.js";
 import { errnoCode, Interrupted, UserError } from "../errors.js";
+import { parseYamlText } from "../recipe/load.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { replaceDirAtomic } from "../io/replace-dir.js";
 import { resolveModelSource } from "../hub/model-source.js";
@@ -223,7 +224,14 @@ async function prepareOutput(output: string): Promise<string[] | null> {
 async function checkSameRecipe(path: string, resolvedYaml: string): Promise<void> {
   const saved = await readFile(path, "utf8").catch(() => null);
   if (saved === null || saved === resolvedYaml) return;
-  const before = JSON.stringify(parseYaml(saved));
+  let before: string;
+  try {
+    before = JSON.stringify(parseYamlText(saved, path));
+  } catch (error) {
+    // A damaged record of the run's recipe must not crash --resume, nor be skipped silently.
+    if (error instanceof UserError) throw new UserError(`--resume: ${error.message.replace(/\.$/, "")}; it records the recipe this run started with — restore it, or start a new run with --output.`);
+    throw error;
+  }
   const now = JSON.stringify(parseYaml(resolvedYaml));
   if (before !== now) {
     throw new UserError(
