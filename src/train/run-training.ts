@@ -20,6 +20,7 @@ import { loadTokenizer } from "../tokenizer/load.js";
 import { loadCheckpoint, newestCheckpoint, saveCheckpoint } from "./checkpoint.js";
 import { writeRunLock } from "./lock.js";
 import { lossPlotSvg } from "./loss-plot.js";
+import { modelName } from "../model/model-name.js";
 import { createOptimizer, trainLoop } from "./loop.js";
 import { MetricsFile } from "./metrics.js";
 import { trainProgress } from "../ui/train-progress.js";
@@ -126,7 +127,7 @@ export async function runTraining(params: RunTrainingParams): Promise<TrainingRe
     await writeFileAtomic(join(output, "metrics.jsonl"), "");
   }
   await writeFileAtomic(join(output, "recipe.resolved.yaml"), resolvedYaml);
-  const plot = () => writeFileAtomic(join(output, "loss.svg"), lossPlotSvg(metrics.rows, `${base.nameOrPath} · LoRA r=${recipe.lora.r}`));
+  const plot = () => writeFileAtomic(join(output, "loss.svg"), lossPlotSvg(metrics.rows, `${modelName(base.nameOrPath)} · LoRA r=${recipe.lora.r}`));
 
   // 5. Train.
   const progress = trainProgress(reporter, { totalSteps, startStep: resumeStep ?? 0 });

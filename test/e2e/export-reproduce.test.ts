@@ -194,6 +194,34 @@ describe("finetune export", () => {
     expect(a?.shape.map(Number)).toEqual([32, 4]);
   });
 
+  it("no absolute path of the user's in the model card, the GGUF name or the loss plot (local base model)", async () => {
+    // The base is a local folder given by absolute path, and the run's output is absolute too.
+    const run = await trainRun("local-base", join(tmp.path, "src-llama"), "[q_proj]");
+    const peft = join(tmp.path, "local-peft");
+    const gguf = join(tmp.path, "local-gguf");
+    expect((await runCli(["export", run, "--format", "peft", "--out", peft], env())).code).toBe(0);
+    expect((await runCli(["export", run, "--format", "gguf", "--out", gguf], env())).code).toBe(0);
+    const card = readFileSync(join(peft, "README.md"), "utf8");
+    const svg = readFileSync(join(run, "loss.svg"), "utf8");
+    const ggufBytes = readFileSync(join(gguf, "adapter.gguf"));
+    for (const secret of [tmp.path, homedir()]) {
+      expect(card).not.toContain(secret);
+      expect(svg).not.toContain(secret);
+      expect(ggufBytes.includes(Buffer.from(secret))).toBe(false);
+    }
+    // The hub run's card (absolute output in its recipe) holds none either.
+    expect(readFileSync(join(tmp.path, "peft", "README.md"), "utf8")).not.toContain(tmp.path);
+    // The folder's own name stands for the model everywhere.
+    expect(card).toContain("# LoRA adapter for src-llama");
+    expect(card).toContain('from_pretrained("path/to/src-llama")');
+    expect(card).toContain("model: src-llama\n");
+    expect(card).not.toMatch(/^base_model:/m);
+    expect(svg).toContain(">src-llama · LoRA r=4</text>");
+    const { gguf: readGguf } = await import("@huggingface/gguf");
+    const parsed = await readGguf(join(gguf, "adapter.gguf"), { allowLocalFile: true });
+    expect((parsed.metadata as unknown as Record<string, unknown>)["general.name"]).toBe("src-llama");
+  });
+
   it("warns that vLLM cannot serve GPT-2 adapters", async () => {
     const result = await runCli(["export", gpt2Run, "--format", "peft", "--out", join(tmp.path, "gpt2-peft")], env());
     expect(result.code).toBe(0);
