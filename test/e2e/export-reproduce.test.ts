@@ -165,6 +165,9 @@ describe("finetune export", () => {
     const notRun = await runCli(["export", tmp.path, "--format", "peft", "--out", join(tmp.path, "x")], env());
     expect(notRun.code).toBe(2);
     expect(notRun.stderr).toContain("is not a finished run");
+    const missing = await runCli(["export", join(tmp.path, "no-run"), "--format", "peft", "--out", join(tmp.path, "x")], env());
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain(`${join(tmp.path, "no-run")} does not exist`);
     const existing = join(tmp.path, "exists");
     mkdirSync(existing);
     writeFileSync(join(existing, "keep.txt"), "keep");
