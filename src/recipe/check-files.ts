@@ -50,6 +50,11 @@ async function modelProblem(model: string, baseDir: string): Promise<string | nu
   if (looksLikePath) return `model folder ${path} does not exist (relative to ${baseDir}); give an existing folder or a hub id like org/name.`;
   try {
     parseRepoRef(model);
+    // org/name where ./org is a local folder: most likely a local model that is not there.
+    const org = model.split("/")[0] ?? "";
+    if (model.includes("/") && (await stat(resolve(baseDir, org)).then((s) => s.isDirectory(), () => false))) {
+      return `"${model}" is read as a hub id, but ${resolve(baseDir, org)} is a local folder without ${model.slice(org.length + 1)}; if you meant a local model, no folder ${path} exists.`;
+    }
     return null;
   } catch (error) {
     if (!(error instanceof UserError)) throw error;

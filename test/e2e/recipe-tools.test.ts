@@ -99,6 +99,9 @@ describe("recipe tools", () => {
     // A folder that is not a model, then a hub id and a hub dataset (never checked over the network) are fine.
     writeFileSync(recipe, "model: empty-folder\ndata:\n  train: data/a.jsonl\ntrain:\n  max_steps: 5\noutput: run\n");
     expect((await runCli(["recipe", "validate", recipe], env())).stderr).toContain(`model: model folder ${join(dir, "empty-folder")} has no config.json`);
+    // A hub-shaped name whose first part is a local folder is most likely a missing local model.
+    writeFileSync(recipe, "model: data/model\ndata:\n  train: data/a.jsonl\ntrain:\n  max_steps: 5\noutput: run\n");
+    expect((await runCli(["recipe", "validate", recipe], env())).stderr).toContain(`model: "data/model" is read as a hub id, but ${join(dir, "data")} is a local folder without model; if you meant a local model, no folder ${join(dir, "data", "model")} exists (line 1)`);
     writeFileSync(recipe, "model: org/name\ndata:\n  train: [data/a.jsonl, org/dataset]\ntrain:\n  max_steps: 5\noutput: run\n");
     const ok = await runCli(["recipe", "validate", recipe], env({ HF_ENDPOINT: "http://127.0.0.1:9" }));
     expect(ok.code, ok.stderr).toBe(0);
