@@ -103,7 +103,7 @@ function checkRecipe(text: string, source: string, sets: string[], flags: Recipe
 }
 
 /** A parsed YAML document as plain values, or a UserError naming where it came from (never a crash). */
-export function yamlToValue(doc: Document, source: string): unknown {
+function yamlToValue(doc: Document, source: string): unknown {
   try {
     return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
   } catch (error) {
