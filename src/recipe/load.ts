@@ -105,14 +105,27 @@ function checkRecipe(text: string, source: string, sets: string[], flags: Recipe
 /** A parsed YAML document as plain values, or a UserError naming where it came from (never a crash). */
 function yamlToValue(doc: Document, source: string): unknown {
   try {
-    return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+    const value: unknown = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+    if (hasCycle(value, new Set())) throw new UserError(`${source}: a YAML alias (*name) refers to a collection that contains it, which never ends; write the values out.`);
+    return value;
   } catch (error) {
+    if (error instanceof UserError) throw error;
     const message = error instanceof Error ? error.message : String(error);
     if (/alias count/i.test(message)) {
       throw new UserError(`${source}: its YAML aliases (*name) expand to too much data, as in an alias bomb; a recipe never needs that many — write the values out.`);
     }
     throw new UserError(`${source} is not valid YAML: ${message.split("\n")[0] ?? ""}`);
   }
+}
+
+/** Whether a collection contains itself (an alias inside its own anchor: `a: &x [*x]`). */
+function hasCycle(value: unknown, ancestors: Set<object>): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  if (ancestors.has(value)) return true;
+  ancestors.add(value);
+  const found = Object.values(value).some((child) => hasCycle(child, ancestors));
+  ancestors.delete(value);
+  return found;
 }
 
 /** YAML text that is not a recipe file (a resolved recipe, a --set value) as plain values, or a UserError naming it. */

@@ -64,8 +64,11 @@ describe("parseRecipe", () => {
     expect(attempt(() => parseRecipe(base, "r.yaml", ["train.lr=[unclosed"], {})).message).toContain("--set train.lr is not valid YAML: Flow sequence must end with a ]");
     expect(attempt(() => parseRecipe(base, "r.yaml", ["train.lr=*a"], {})).message).toContain("--set train.lr is not valid YAML: Unresolved alias");
     expect(attempt(() => parseRecipe(base, "r.yaml", ["train.lr='x"], {})).message).toContain("--set train.lr is not valid YAML");
-    // A self-referencing alias is a type problem, not a crash; a few honest aliases are fine.
-    expect(attempt(() => parseRecipe(base.replace("model: org/name", "model: &m [*m]"), "r.yaml", [], {})).message).toContain("r.yaml has 1 problem");
+    // A self-referencing alias never ends: refused by name; a few honest aliases are fine.
+    expect(attempt(() => parseRecipe(base.replace("model: org/name", "model: &m [*m]"), "r.yaml", [], {})).message).toBe(
+      "r.yaml: a YAML alias (*name) refers to a collection that contains it, which never ends; write the values out.",
+    );
+    expect(attempt(() => parseYamlText("a: &x {b: *x}", "run/recipe.resolved.yaml")).message).toContain("run/recipe.resolved.yaml: a YAML alias");
     expect(parseRecipe(`${base}lora:\n  target_modules: &t [q_proj, v_proj]\n`, "r.yaml", ["data.fields={prompt: &p q, completion: *p}"], {}).data.fields).toEqual({ prompt: "q", completion: "q" });
     // Other YAML text (a run's recipe.resolved.yaml) is parsed as safely.
     expect(attempt(() => parseYamlText("output: [\u0000", "run/recipe.resolved.yaml")).message).toMatch(/^run\/recipe\.resolved\.yaml is not valid YAML: /);
