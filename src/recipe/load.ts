@@ -229,6 +229,15 @@ function crossFieldProblems(raw: unknown, at: (path: Array<string | number>) => 
     if (given.length === 2) problems.push({ path: `${rule.section}.${a}`, message: `give ${names}, not both`, where: at([rule.section, a]) });
     else if (given.length === 0 && rule.kind === "exactly-one") problems.push({ path: `${rule.section}.${a}`, message: `give ${names}`, where: at([rule.section]) });
   }
+  const recipe = isRecord(raw) ? raw : {};
+  const patience = isRecord(recipe.train) ? recipe.train.early_stopping_patience : undefined;
+  if (typeof patience === "number" && isRecord(recipe.data) && recipe.data.validation === 0) {
+    problems.push({
+      path: "train.early_stopping_patience",
+      message: "early stopping watches the validation loss, but data.validation is 0; give a validation fraction or file, or set early_stopping_patience: null",
+      where: at(["train", "early_stopping_patience"]),
+    });
+  }
   return problems;
 }
 

@@ -58,6 +58,9 @@ export function crossFieldJsonSchema(section: CrossFieldRule["section"]): Record
   };
 }
 
+/** JSON Schema for "train.early_stopping_patience is set" (the loader checks the same rule in code). */
+const EARLY_STOPPING_ON = { properties: { train: { properties: { early_stopping_patience: { type: "integer" } }, required: ["early_stopping_patience"] } }, required: ["train"] };
+
 export const trainSchema = z.strictObject({
   max_steps: positiveInt("max_steps").optional().describe("Optimizer steps to run (give this or epochs)."),
   epochs: z.number().positive("epochs must be > 0").optional().describe("Passes over the training data (give this or max_steps)."),
@@ -88,6 +91,13 @@ export const recipeSchema = z.strictObject({
   lora: loraSchema.default(loraSchema.parse({})),
   train: trainSchema.default(trainSchema.parse({})),
   output: z.string({ error: "output is required: the run directory, e.g. runs/my-run" }).min(1).describe("Run directory (relative to the working directory)."),
-}).meta({ allOf: [{ required: ["train"] }] }); // train.max_steps or train.epochs must be given, so train must be
+}).meta({
+  allOf: [
+    // train.max_steps or train.epochs must be given, so train must be.
+    { required: ["train"] },
+    // Early stopping watches the validation loss: with data.validation 0 it could never act.
+    { if: EARLY_STOPPING_ON, then: { properties: { data: { properties: { validation: { not: { const: 0 } } } } } } },
+  ],
+});
 
 export type Recipe = z.infer<typeof recipeSchema>;

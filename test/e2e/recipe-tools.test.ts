@@ -72,7 +72,10 @@ describe("recipe tools", () => {
     expect(Object.keys(schema.properties.lora?.properties ?? {})).toEqual(["r", "alpha", "dropout", "target_modules", "layers", "rslora"]);
     // The cross-field rules, as JSON Schema can say them: train is needed, with max_steps or epochs, and one warmup.
     const full = JSON.parse(result.stdout) as { allOf?: unknown; properties: { train?: { allOf?: unknown } } };
-    expect(full.allOf).toEqual([{ required: ["train"] }]);
+    expect(full.allOf).toEqual([
+      { required: ["train"] },
+      { if: { properties: { train: { properties: { early_stopping_patience: { type: "integer" } }, required: ["early_stopping_patience"] } }, required: ["train"] }, then: { properties: { data: { properties: { validation: { not: { const: 0 } } } } } } },
+    ]);
     expect(full.properties.train?.allOf).toEqual([{ oneOf: [{ required: ["max_steps"] }, { required: ["epochs"] }] }, { not: { required: ["warmup_steps", "warmup_ratio"] } }]);
   });
 

@@ -47,6 +47,14 @@ describe("parseRecipe", () => {
     );
   });
 
+  it("refuses early stopping without validation data, in the same pass", () => {
+    const text = base.replace("  lr: 2.0e-4\n", "  lr: 0\n  early_stopping_patience: 2\n").replace("  train: d.jsonl\n", "  train: d.jsonl\n  validation: 0\n");
+    expect(() => parseRecipe(text, "r.yaml", [], {})).toThrow(
+      "r.yaml has 2 problems:\n  train.lr: lr must be > 0 (line 7)\n  train.early_stopping_patience: early stopping watches the validation loss, but data.validation is 0; give a validation fraction or file, or set early_stopping_patience: null (line 8)",
+    );
+    expect(parseRecipe(text.replace("lr: 0", "lr: 1"), "r.yaml", ["data.validation=0.1"], {}).train.early_stopping_patience).toBe(2);
+  });
+
   it("turns hostile YAML into exit-2 errors naming the file or flag (attacks)", () => {
     const laughs = ["a: &a [x, x, x, x, x, x, x, x, x]", ...["b", "c", "d", "e", "f", "g"].map((name, i) => `${name}: &${name} [${Array.from({ length: 9 }, () => `*${"abcdefg"[i]}`).join(", ")}]`)].join("\n");
     const attempt = (run: () => unknown): UserError => {
