@@ -227,7 +227,7 @@ function crossFieldProblems(raw: unknown, at: (path: Array<string | number>) => 
     const given = rule.keys.filter((key) => section !== undefined && section[key] !== undefined);
     const names = `${rule.section}.${a} or ${rule.section}.${b}`;
     if (given.length === 2) problems.push({ path: `${rule.section}.${a}`, message: `give ${names}, not both`, where: at([rule.section, a]) });
-    else if (given.length === 0 && rule.kind === "exactly-one") problems.push({ path: `${rule.section}.${a}`, message: `give ${names}`, where: at([rule.section]) });
+    else if (given.length === 0 && rule.kind === "exactly-one") problems.push({ path: `${rule.section}.${a}`, message: `give ${names}`, where: section === undefined ? "" : at([rule.section]) });
   }
   const recipe = isRecord(raw) ? raw : {};
   const patience = isRecord(recipe.train) ? recipe.train.early_stopping_patience : undefined;
