@@ -1,5 +1,5 @@
-import { mkdir, writeFile } from "node:fs/promises";
-import { dirname, resolve } from "node:path";
+import { mkdir, stat, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
 import type { CommandContext } from "../context.js";
 import { errnoCode, UserError } from "../errors.js";
 import { parseRecipe } from "../recipe/load.js";
@@ -21,15 +21,33 @@ export async function run(context: CommandContext, _args: string[], options: Ini
   const paths = starterPaths({ model: options.model, data: options.data, recipeFile: file, cwd: process.cwd() });
   const text = starterRecipe({ model: paths.model, format: options.format, data: paths.data, output: `runs/${paths.slug}-${options.format}`, file });
   parseRecipe(text, out, [], {}); // the starter must always be valid
-  // A new subfolder for the recipe is created, as the user asked for a file there.
-  await mkdir(dirname(out), { recursive: true });
+  if (await stat(out).then((s) => s.isDirectory(), () => false)) throw new UserError(`--out ${out} is a folder; give a file name, e.g. --out ${join(file, "recipe.yaml")}.`);
   try {
+    await makeParents(dirname(out));
     await writeFile(out, text, { flag: options.force ? "w" : "wx" });
   } catch (error) {
-    if (errnoCode(error) === "EEXIST") throw new UserError(`${out} exists; choose another --out or add --force to replace it.`);
+    const code = errnoCode(error);
+    if (code === "EEXIST") throw new UserError(`${out} exists; choose another --out or add --force to replace it.`);
+    if (code !== undefined) throw new UserError(`cannot write ${out} (${code}); choose another --out.`);
     throw error;
   }
   for (const { key, path } of paths.missing) context.reporter.warn(`${key}: ${path} does not exist yet; the recipe expects it there.`);
   const next = options.data === undefined ? `put your training data in data/train.jsonl (or edit data.train in ${file}), then: ` : "next: ";
   context.reporter.result({ recipe: out, model: paths.model, data: paths.data }, () => `wrote ${out}; ${next}npx finetune train ${file}`);
+}
+
+/**
+ * Creates the recipe's missing folders one level at a time, as the user asked for a file there. Not
+ * `mkdir({ recursive: true })`: under /proc that spins forever instead of failing.
+ */
+async function makeParents(dir: string): Promise<void> {
+  const missing: string[] = [];
+  let current = dir;
+  while (!(await stat(current).then(() => true, () => false))) {
+    missing.unshift(current);
+    const parent = dirname(current);
+    if (parent === current) break;
+    current = parent;
+  }
+  for (const path of missing) await mkdir(path);
 }

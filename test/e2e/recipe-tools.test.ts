@@ -62,6 +62,13 @@ describe("recipe tools", () => {
     expect(neither.code).toBe(2);
     expect(neither.stderr).toContain(`nor is there a model folder ${join(work, "no such", "x")}`);
     expect(existsSync(join(work, "sub", "n.yaml"))).toBe(false);
+    // A folder as --out (even with --force) and an unwritable place are exit-2 errors, not crashes.
+    for (const args of [["--out", "sub", "--force"], ["--out", "/proc/no/r.yaml"]]) {
+      const bad = await runCli(["init", "--model", named, ...args], env(), { cwd: work });
+      expect(bad.code, bad.stderr).toBe(2);
+      expect(bad.stderr).not.toContain("this is a bug");
+    }
+    expect(existsSync(join(work, "sub", "r.yaml"))).toBe(true);
   });
 
   it("recipe schema prints a JSON Schema with every field and its description", async () => {
