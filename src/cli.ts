@@ -81,8 +81,9 @@ export function buildProgram(version: string, run: (invocation: Invocation) => P
   program
     .command("reproduce")
     .description("re-run a training from its run.lock.json and check the adapter comes out identical")
-    .argument("<lock>", "run.lock.json of a finished run")
+    .argument("<run>", "a finished run's directory, or its run.lock.json")
     .option("--output <dir>", "run directory for the re-run (default: <run>-reproduce)")
+    .option("--overwrite", "replace an earlier re-run in the output directory", false)
     .action(dispatch("reproduce"));
 
   program
@@ -107,7 +108,7 @@ export function buildProgram(version: string, run: (invocation: Invocation) => P
     .description("write a commented starter recipe")
     .requiredOption("--model <model>", "hub id or local folder")
     .addOption(new Option("--format <format>", "data format").choices(["chat", "alpaca", "text", "completion"]).default("chat"))
-    .option("--data <path>", "training data file", "data/train.jsonl")
+    .option("--data <path>", "training data: a file, a glob or a hub dataset (default: data/train.jsonl)")
     .option("--out <file>", "recipe file to write", "recipe.yaml")
     .option("--force", "replace an existing file", false)
     .action(dispatch("init"));

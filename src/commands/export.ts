@@ -24,6 +24,7 @@ const exists = (path: string) => stat(path).then(() => true, () => false);
 export async function run(context: CommandContext, args: string[], options: ExportOptions): Promise<void> {
   const { reporter } = context;
   const source = resolve(args[0] ?? "");
+  if (!(await exists(source))) throw new UserError(`${source} does not exist; give a run directory from \`finetune train\` (or one of its checkpoints/step-N).`);
   const adapterDir = join(source, "adapter");
   const isRun = await exists(join(source, LOCK_FILE));
   const isCheckpoint = await exists(join(source, "state.json"));

@@ -54,7 +54,8 @@ export async function run(context: CommandContext, _args: string[], options: Gen
   if (promptIds.length >= context_) {
     throw new UserError(`the prompt is ${promptIds.length} tokens but the model's context is ${context_} tokens; shorten the prompt to leave room for the answer.`);
   }
-  const maxNew = Math.min(maxNewTokens ?? defaults.maxNewTokens ?? 256, context_ - promptIds.length);
+  // Not capped by the context: the decoder stops there itself and says so (stop_reason "context").
+  const maxNew = maxNewTokens ?? defaults.maxNewTokens ?? 256;
 
   const started = performance.now();
   const result = generate({
@@ -74,6 +75,9 @@ export async function run(context: CommandContext, _args: string[], options: Gen
   model.dispose();
   const tokens = result.ids.length;
   if (!reporter.json) reporter.stdout.write("\n");
+  if (result.stopReason === "context") {
+    reporter.warn(`stopped after ${tokens} new tokens: the model's context of ${context_} tokens is full (the prompt takes ${promptIds.length}); shorten the prompt for a longer answer.`);
+  }
   reporter.debug(`${tokens} tokens in ${seconds.toFixed(2)} s (${(tokens / seconds).toFixed(1)} tok/s), stopped by ${result.stopReason}`);
   if (reporter.json) {
     reporter.result(

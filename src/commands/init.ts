@@ -1,9 +1,9 @@
-import { writeFile } from "node:fs/promises";
-import { resolve } from "node:path";
+import { mkdir, stat, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
 import type { CommandContext } from "../context.js";
 import { errnoCode, UserError } from "../errors.js";
-import { parseRepoRef } from "../hub/repo-ref.js";
 import { parseRecipe } from "../recipe/load.js";
+import { starterPaths } from "../recipe/starter-paths.js";
 import { starterRecipe } from "../recipe/starter.js";
 
 interface InitOptions {
@@ -14,18 +14,40 @@ interface InitOptions {
   force?: boolean;
 }
 
-/** `finetune init --model <id>`: writes a fully commented starter recipe (never over an existing file without --force). */
+/** `finetune init --model <id | folder>`: writes a fully commented starter recipe (never over an existing file without --force). */
 export async function run(context: CommandContext, _args: string[], options: InitOptions): Promise<void> {
-  const name = options.model.includes("/") && !options.model.startsWith(".") ? parseRepoRef(options.model).name.split("/").pop() ?? "model" : "model";
-  const slug = name.toLowerCase().replace(/[^a-z0-9.-]+/g, "-");
-  const out = resolve(options.out ?? "recipe.yaml");
-  const text = starterRecipe({ model: options.model, format: options.format, data: options.data ?? "data/train.jsonl", output: `runs/${slug}-${options.format}`, file: options.out ?? "recipe.yaml" });
+  const file = options.out ?? "recipe.yaml";
+  const out = resolve(file);
+  const paths = starterPaths({ model: options.model, data: options.data, recipeFile: file, cwd: process.cwd() });
+  const text = starterRecipe({ model: paths.model, format: options.format, data: paths.data, output: `runs/${paths.slug}-${options.format}`, file });
   parseRecipe(text, out, [], {}); // the starter must always be valid
+  if (await stat(out).then((s) => s.isDirectory(), () => false)) throw new UserError(`--out ${out} is a folder; give a file name, e.g. --out ${join(file, "recipe.yaml")}.`);
   try {
+    await makeParents(dirname(out));
     await writeFile(out, text, { flag: options.force ? "w" : "wx" });
   } catch (error) {
-    if (errnoCode(error) === "EEXIST") throw new UserError(`${out} exists; choose another --out or add --force to replace it.`);
+    const code = errnoCode(error);
+    if (code === "EEXIST") throw new UserError(`${out} exists; choose another --out or add --force to replace it.`);
+    if (code !== undefined) throw new UserError(`cannot write ${out} (${code}); choose another --out.`);
     throw error;
   }
-  context.reporter.result({ recipe: out }, () => `wrote ${out}; edit data.train, then: npx finetune train ${options.out ?? "recipe.yaml"}`);
+  for (const { key, path } of paths.missing) context.reporter.warn(`${key}: ${path} does not exist yet; the recipe expects it there.`);
+  const next = options.data === undefined ? `put your training data in data/train.jsonl (or edit data.train in ${file}), then: ` : "next: ";
+  context.reporter.result({ recipe: out, model: paths.model, data: paths.data }, () => `wrote ${out}; ${next}npx finetune train ${file}`);
+}
+
+/**
+ * Creates the recipe's missing folders one level at a time, as the user asked for a file there. Not
+ * `mkdir({ recursive: true })`: under /proc that spins forever instead of failing.
+ */
+async function makeParents(dir: string): Promise<void> {
+  const missing: string[] = [];
+  let current = dir;
+  while (!(await stat(current).then(() => true, () => false))) {
+    missing.unshift(current);
+    const parent = dirname(current);
+    if (parent === current) break;
+    current = parent;
+  }
+  for (const path of missing) await mkdir(path);
 }

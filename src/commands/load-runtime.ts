@@ -2,7 +2,7 @@ import { forcedBackend, loadBackend, type LoadedBackend } from "../backend/load.
 import type { CommandContext } from "../context.js";
 import { resolveModelSource, type ModelSource } from "../hub/model-source.js";
 import { resolveToken } from "../hub/token.js";
-import { resolve } from "node:path";
+import { resolveAdapterDir } from "../lora/adapter-dir.js";
 import { loadPeftAdapter } from "../lora/peft-load.js";
 import { loadModel } from "../model/load-model.js";
 import type { CausalLM } from "../model/types.js";
@@ -20,6 +20,8 @@ export interface Runtime {
 /** Shared by generate and eval: resolve the model (pulling it if needed), pick the backend, load weights and tokenizer. */
 export async function loadRuntime(context: CommandContext, model: string, adapterDir?: string): Promise<Runtime> {
   const { reporter } = context;
+  // A mistyped --adapter fails before seconds of downloading and loading.
+  const adapterPath = adapterDir === undefined ? undefined : await resolveAdapterDir(adapterDir);
   const progress = transferProgress(reporter);
   let source: ModelSource;
   try {
@@ -41,8 +43,8 @@ export async function loadRuntime(context: CommandContext, model: string, adapte
   const started = performance.now();
   const loaded = await loadModel(backend.tf, source.dir);
   const loadSeconds = (performance.now() - started) / 1000;
-  if (adapterDir !== undefined) {
-    const adapter = await loadPeftAdapter(backend.tf, loaded, resolve(adapterDir));
+  if (adapterPath !== undefined) {
+    const adapter = await loadPeftAdapter(backend.tf, loaded, adapterPath);
     const named = adapter.config.base_model_name_or_path;
     const here = source.repo ?? source.dir;
     if (named && named !== here) reporter.warn(`the adapter was trained on ${named}; applying it to ${here} (the shapes match)`);

@@ -1,23 +1,32 @@
+import { readdir, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { CommandContext } from "../context.js";
 import { errnoCode, RuntimeFailure, UserError } from "../errors.js";
 import { resolveModelSource } from "../hub/model-source.js";
 import { resolveToken } from "../hub/token.js";
 import { recipeSchema } from "../recipe/schema.js";
-import { modelFileHashes, readRunLock, sha256File } from "../train/lock.js";
+import { LOCK_FILE, modelFileHashes, readRunLock, sha256File } from "../train/lock.js";
 import { readMetrics, trainLosses } from "../train/metrics.js";
 import { runTraining } from "../train/run-training.js";
 import { transferProgress } from "../ui/transfer-progress.js";
 
 /**
- * `finetune reproduce <run.lock.json> [--output <dir>]`: checks the pinned data and model files, re-runs the
+ * `finetune reproduce <run | run.lock.json> [--output <dir>] [--overwrite]`: checks the pinned data and model files, re-runs the
  * training, and compares the new adapter's sha256 (same backend) or the losses (another backend).
  */
-export async function run(context: CommandContext, args: string[], options: { output?: string }): Promise<void> {
+export async function run(context: CommandContext, args: string[], options: { output?: string; overwrite?: boolean }): Promise<void> {
   const { reporter } = context;
-  const lockPath = resolve(args[0] ?? "");
+  const given = resolve(args[0] ?? "");
+  // A run directory stands for its lock file.
+  const lockPath = (await stat(given).then((s) => s.isDirectory(), () => false)) ? join(given, LOCK_FILE) : given;
   const lock = await readRunLock(lockPath);
   const runDir = dirname(lockPath);
+  // Checked before anything is downloaded or trained; the advice names this command's flags, not train's.
+  const output = resolve(options.output ?? `${runDir}-reproduce`);
+  if (output === runDir) throw new UserError(`--output ${output} is the run being reproduced; give a new directory for the re-run.`);
+  if (!options.overwrite && (await readdir(output).then((entries) => entries.length > 0, () => false))) {
+    throw new UserError(`${output} is not empty (an earlier re-run?); add --overwrite to replace it, or give --output <dir> for a new directory.`);
+  }
 
   // 1. The data must be byte-identical to what the run trained on.
   for (const file of lock.data) {
@@ -45,10 +54,9 @@ export async function run(context: CommandContext, args: string[], options: { ou
   }
 
   // 3. Train again with the locked recipe; data paths in it are relative to the original run directory.
-  const output = resolve(options.output ?? `${runDir}-reproduce`);
   const parsed = recipeSchema.safeParse({ ...lock.recipe, model, output });
   if (!parsed.success) throw new UserError(`${lockPath}: its recipe is not valid for this finetune version (${parsed.error.issues[0]?.message ?? ""}).`);
-  const result = await runTraining({ context, recipe: parsed.data, baseDir: runDir, resume: false, overwrite: false, resumeHint: `finetune train ${join(output, "recipe.resolved.yaml")} --resume` });
+  const result = await runTraining({ context, recipe: parsed.data, baseDir: runDir, resume: false, overwrite: options.overwrite ?? false, resumeHint: `finetune train ${join(output, "recipe.resolved.yaml")} --resume` });
 
   // 4. Compare: the adapter bytes on the same backend; the losses on another.
   const sameBackend = result.backend === lock.backend.name && result.matmul === lock.backend.matmul;

@@ -14,6 +14,8 @@ export interface ResolveDataParams {
   token?: string | undefined;
   signal?: AbortSignal | undefined;
   onEvent?: ((event: PullEvent) => void) | undefined;
+  /** Accept a hub dataset without fetching anything (`recipe validate` checks local files only). */
+  localOnly?: boolean | undefined;
   /** Which split a hub dataset named without a file gives (see hub-splits.ts). Default train. */
   split?: "train" | "validation" | undefined;
 }
@@ -46,7 +48,7 @@ async function resolveEntry(entry: string, params: ResolveDataParams): Promise<s
   }
   if (GLOB_CHARS.test(entry)) return globFiles(entry, params.baseDir);
   const hub = await hubSpec(entry, params.baseDir);
-  if (hub) return pullDataset(hub, params);
+  if (hub) return params.localOnly ? [] : pullDataset(hub, params);
   throw new UserError(
     `no such file ${JSON.stringify(entry)} (relative to ${params.baseDir}); give a file, a glob like data/*.jsonl, ` +
       `or a hub dataset org/name[/file].`,

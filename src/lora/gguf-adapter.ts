@@ -6,6 +6,7 @@ import type { SafetensorsReader } from "../io/safetensors-read.js";
 import type { ModelConfig } from "../model/config.js";
 import { writeGguf, type GgufTensor, type GgufValue } from "./gguf-writer.js";
 import { readAdapterConfig } from "./peft-load.js";
+import { modelName } from "../model/model-name.js";
 
 /** How one PEFT module becomes a llama.cpp tensor. */
 interface ModuleTarget {
@@ -61,7 +62,7 @@ export async function writeGgufAdapter(params: {
   const metadata: Record<string, GgufValue> = {
     "general.architecture": { type: "string", value: architecture },
     "general.type": { type: "string", value: "adapter" },
-    "general.name": { type: "string", value: config.base_model_name_or_path || basename(adapterDir) },
+    "general.name": { type: "string", value: config.base_model_name_or_path ? modelName(config.base_model_name_or_path) : basename(adapterDir) },
     "adapter.type": { type: "string", value: "lora" },
     "adapter.lora.alpha": { type: "float32", value: alpha },
     "general.quantization_version": { type: "uint32", value: 2 },

@@ -1,15 +1,22 @@
+import { basename, isAbsolute } from "node:path";
+import { parse as parseYaml, stringify } from "yaml";
+import { isLocalPath, modelName } from "../model/model-name.js";
 import type { AdapterConfig } from "./peft-load.js";
 import type { RunLock } from "../train/lock.js";
 
 /** README.md for an exported adapter: what it is, where it came from, and how to load it in PEFT, vLLM and llama.cpp. */
 export function modelCard(params: { config: AdapterConfig; lock: RunLock | null; recipeYaml: string | null; finalLoss: number | null; finalValLoss: number | null; source: string }): string {
   const { config, lock } = params;
-  const base = config.base_model_name_or_path ?? "(unknown base model)";
+  const named = config.base_model_name_or_path ?? null;
+  // A local base is named by its folder's name only, and the code samples say where to put its path.
+  const local = named !== null && isLocalPath(named);
+  const base = named === null ? "(unknown base model)" : modelName(named);
+  const load = local ? `path/to/${base}` : base;
   const revision = config.revision ?? null;
   const modules = Array.isArray(config.target_modules) ? config.target_modules.join(", ") : String(config.target_modules ?? "");
   const lines = [
     "---",
-    `base_model: ${base}`,
+    ...(local || named === null ? [] : [`base_model: ${base}`]),
     "library_name: peft",
     "tags: [lora, finetune]",
     "---",
@@ -39,15 +46,15 @@ export function modelCard(params: { config: AdapterConfig; lock: RunLock | null;
     "```python",
     "from peft import PeftModel",
     "from transformers import AutoModelForCausalLM, AutoTokenizer",
-    `base = AutoModelForCausalLM.from_pretrained("${base}"${revision ? `, revision="${revision}"` : ""})`,
+    `base = AutoModelForCausalLM.from_pretrained("${load}"${revision ? `, revision="${revision}"` : ""})`,
     'model = PeftModel.from_pretrained(base, "./")  # this folder',
-    `tokenizer = AutoTokenizer.from_pretrained("${base}")`,
+    `tokenizer = AutoTokenizer.from_pretrained("${load}")`,
     "```",
     "",
     "vLLM:",
     "",
     "```sh",
-    `vllm serve ${base} --enable-lora --lora-modules adapter=./${config.r > 16 ? ` --max-lora-rank ${config.r}` : ""}`,
+    `vllm serve ${load} --enable-lora --lora-modules adapter=./${config.r > 16 ? ` --max-lora-rank ${config.r}` : ""}`,
     "```",
     "",
     "llama.cpp / Ollama: export a GGUF adapter with `finetune export <run> --format gguf --out <dir>`, then",
@@ -59,9 +66,28 @@ export function modelCard(params: { config: AdapterConfig; lock: RunLock | null;
     "finetune:",
     "",
     "```sh",
-    `npx finetune generate --model ${base} --adapter ./ --prompt "…"`,
+    `npx finetune generate --model ${load} --adapter ./ --prompt "…"`,
     "```",
   );
-  if (params.recipeYaml) lines.push("", "## Recipe", "", "```yaml", params.recipeYaml.trimEnd(), "```");
+  const recipe = params.recipeYaml === null ? null : shareableRecipe(params.recipeYaml);
+  if (recipe) lines.push("", "## Recipe", "", "```yaml", recipe.trimEnd(), "```");
   return `${lines.join("\n")}\n`;
+}
+
+/**
+ * The run's recipe for publishing: the model by its name, and no absolute path of the user's (an absolute
+ * output or data path becomes its last component). Null when the file cannot be read as YAML.
+ */
+function shareableRecipe(yaml: string): string | null {
+  let recipe: unknown;
+  try {
+    recipe = parseYaml(yaml, { maxAliasCount: 100, logLevel: "error" });
+  } catch {
+    return null;
+  }
+  if (typeof recipe !== "object" || recipe === null || Array.isArray(recipe)) return null;
+  const strip = (value: unknown): unknown =>
+    typeof value === "string" ? (isAbsolute(value) ? basename(value) : value) : Array.isArray(value) ? value.map(strip) : typeof value === "object" && value !== null ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, strip(v)])) : value;
+  const model = "model" in recipe && typeof recipe.model === "string" ? modelName(recipe.model) : undefined;
+  return stringify({ ...(strip(recipe) as object), ...(model === undefined ? {} : { model }) });
 }

@@ -44,7 +44,8 @@ export function generate(params: GenerateParams): GenerateResult {
         stopReason = "interrupted";
         break;
       }
-      if (cache.length + input.length > model.config.maxPositions) {
+      // Prompt plus answer never outgrow the positions the model was trained on.
+      if (params.promptIds.length + ids.length >= model.config.maxPositions) {
         stopReason = "context";
         break;
       }

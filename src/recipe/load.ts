@@ -1,10 +1,11 @@
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
-import { isMap, isScalar, LineCounter, parse as parseYamlValue, parseDocument, type Document } from "yaml";
+import { isMap, isScalar, LineCounter, parseDocument, type Document } from "yaml";
 import type { z } from "zod";
 import { dataFileAsRecipe } from "../data/recipe-or-data.js";
 import { errnoCode, UserError } from "../errors.js";
-import { dataSchema, loraSchema, recipeSchema, trainSchema, type Recipe } from "./schema.js";
+import { fileProblems } from "./check-files.js";
+import { crossFieldRules, dataSchema, loraSchema, recipeSchema, trainSchema, type Recipe } from "./schema.js";
 import { closest } from "./suggest.js";
 
 /** Command-line values that override the file (highest precedence). */
@@ -21,7 +22,7 @@ export interface LoadedRecipe {
   baseDir: string;
 }
 
-interface Problem {
+export interface Problem {
   path: string;
   message: string;
   where: string;
@@ -34,8 +35,11 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
   train: Object.keys(trainSchema.shape),
 };
 
-/** Reads a recipe file, applies overrides, validates, and reports every problem at once. */
-export async function loadRecipe(params: { file: string; sets?: string[]; flags?: RecipeFlags }): Promise<LoadedRecipe> {
+/**
+ * Reads a recipe file, applies overrides, validates, and reports every problem at once. With `checkFiles`
+ * (`recipe validate`), local data files, globs and a local model folder must exist too, reported in the same list.
+ */
+export async function loadRecipe(params: { file: string; sets?: string[]; flags?: RecipeFlags; checkFiles?: boolean }): Promise<LoadedRecipe> {
   const file = resolve(params.file);
   let text: string;
   try {
@@ -47,13 +51,42 @@ export async function loadRecipe(params: { file: string; sets?: string[]; flags?
   }
   const asData = dataFileAsRecipe(params.file, text);
   if (asData !== null) throw new UserError(asData);
-  return { recipe: parseRecipe(text, file, params.sets ?? [], params.flags ?? {}), file, baseDir: dirname(file) };
+  const baseDir = dirname(file);
+  const checked = checkRecipe(text, file, params.sets ?? [], params.flags ?? {});
+  if (params.checkFiles) checked.problems.push(...(await fileProblems(checked.raw, baseDir, checked.at)));
+  return { recipe: accept(checked, file), file, baseDir };
 }
 
-/** Parses and validates recipe text; exported for tests and `recipe validate`. */
+/** Parses and validates recipe text; exported for tests and `finetune init`. */
 export function parseRecipe(text: string, source: string, sets: string[], flags: RecipeFlags): Recipe {
+  return accept(checkRecipe(text, source, sets, flags), source);
+}
+
+interface CheckedRecipe {
+  recipe: Recipe | null;
+  problems: Problem[];
+  /** The merged recipe as plain values, before validation. */
+  raw: unknown;
+  /** " (line N)" or " (from --set …)" for a dot path. */
+  at: (path: Array<string | number>) => string;
+}
+
+function accept(checked: CheckedRecipe, source: string): Recipe {
+  const { recipe, problems } = checked;
+  if (problems.length > 0 || recipe === null) {
+    const lines = problems.map((p) => `  ${p.path}: ${p.message}${p.where}`);
+    throw new UserError(`${source} has ${problems.length} problem${problems.length === 1 ? "" : "s"}:\n${lines.join("\n")}`);
+  }
+  return recipe;
+}
+
+// Aliases are expanded when the document becomes plain values; past this many a recipe is an expansion attack
+// ("billion laughs"), never a real recipe.
+const MAX_ALIAS_COUNT = 100;
+
+function checkRecipe(text: string, source: string, sets: string[], flags: RecipeFlags): CheckedRecipe {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, logLevel: "error" });
   if (doc.errors.length > 0) {
     const lines = doc.errors.map((e) => {
       const { line, col } = lineCounter.linePos(e.pos[0]);
@@ -63,15 +96,47 @@ export function parseRecipe(text: string, source: string, sets: string[], flags:
   }
   if (doc.contents !== null && !isMap(doc.contents)) throw new UserError(`${source}: a recipe is a YAML mapping (model:, data:, lora:, train:, output:).`);
   const overridden = applyOverrides(doc, sets, flags);
-  const raw: unknown = doc.toJS() ?? {};
+  const raw: unknown = yamlToValue(doc, source) ?? {};
+  const at = (path: Array<string | number>) => location(doc, lineCounter, path.map(String), undefined, overridden.get(path.join(".")));
   const parsed = recipeSchema.safeParse(raw);
   const problems: Problem[] = parsed.success ? [] : parsed.error.issues.flatMap((issue) => describeIssue(issue, doc, lineCounter, overridden));
-  if (parsed.success) problems.push(...crossFieldProblems(parsed.data, doc, lineCounter, overridden));
-  if (problems.length > 0 || !parsed.success) {
-    const lines = problems.map((p) => `  ${p.path}: ${p.message}${p.where}`);
-    throw new UserError(`${source} has ${problems.length} problem${problems.length === 1 ? "" : "s"}:\n${lines.join("\n")}`);
+  // Cross-field rules read the merged values, so they are reported with the other problems, not after them.
+  problems.push(...crossFieldProblems(raw, at));
+  return { recipe: parsed.success ? parsed.data : null, problems, raw, at };
+}
+
+/** A parsed YAML document as plain values, or a UserError naming where it came from (never a crash). */
+function yamlToValue(doc: Document, source: string): unknown {
+  try {
+    const value: unknown = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+    if (hasCycle(value, new Set())) throw new UserError(`${source}: a YAML alias (*name) refers to a collection that contains it, which never ends; write the values out.`);
+    return value;
+  } catch (error) {
+    if (error instanceof UserError) throw error;
+    const message = error instanceof Error ? error.message : String(error);
+    if (/alias count/i.test(message)) {
+      throw new UserError(`${source}: its YAML aliases (*name) expand to too much data, as in an alias bomb; a recipe never needs that many — write the values out.`);
+    }
+    throw new UserError(`${source} is not valid YAML: ${message.split("\n")[0] ?? ""}`);
   }
-  return parsed.data;
+}
+
+/** Whether a collection contains itself (an alias inside its own anchor: `a: &x [*x]`). */
+function hasCycle(value: unknown, ancestors: Set<object>): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  if (ancestors.has(value)) return true;
+  ancestors.add(value);
+  const found = Object.values(value).some((child) => hasCycle(child, ancestors));
+  ancestors.delete(value);
+  return found;
+}
+
+/** YAML text that is not a recipe file (a resolved recipe, a --set value) as plain values, or a UserError naming it. */
+export function parseYamlText(text: string, source: string): unknown {
+  const doc = parseDocument(text, { prettyErrors: false, logLevel: "error" });
+  const [first] = doc.errors;
+  if (first) throw new UserError(`${source} is not valid YAML: ${first.message.split("\n")[0] ?? ""}`);
+  return yamlToValue(doc, source);
 }
 
 /**
@@ -93,7 +158,15 @@ function applyOverrides(doc: Document, sets: string[], flags: RecipeFlags): Map<
       problems.push(`--set ${key}: ${path.slice(0, -1).join(".")} is not a mapping`);
       continue;
     }
-    doc.setIn(path, doc.createNode(parseYamlValue(set.slice(eq + 1))));
+    let value: unknown;
+    try {
+      value = parseYamlText(set.slice(eq + 1), `--set ${key}`);
+    } catch (error) {
+      if (!(error instanceof UserError)) throw error;
+      problems.push(`${error.message}; quote it if it is text, e.g. --set '${key}="…"'`);
+      continue;
+    }
+    doc.setIn(path, doc.createNode(value));
     origin.set(key, `--set ${key}`);
   }
   if (problems.length > 0) throw new UserError(problems.join("\n"));
@@ -147,17 +220,32 @@ function describeUnion(path: string): string {
   }
 }
 
-function crossFieldProblems(recipe: Recipe, doc: Document, lines: LineCounter, overridden: Map<string, string>): Problem[] {
+function crossFieldProblems(raw: unknown, at: (path: Array<string | number>) => string): Problem[] {
   const problems: Problem[] = [];
-  const at = (path: string[]) => location(doc, lines, path, undefined, overridden.get(path.join(".")));
-  const t = recipe.train;
-  if ((t.max_steps === undefined) === (t.epochs === undefined)) {
-    problems.push({ path: "train.max_steps", message: t.max_steps === undefined ? "give train.max_steps or train.epochs" : "give train.max_steps or train.epochs, not both", where: at(["train", "max_steps"]) });
+  for (const rule of crossFieldRules) {
+    const section = isRecord(raw) ? raw[rule.section] : undefined;
+    // A section of the wrong type is already a problem of its own.
+    if (section !== undefined && !isRecord(section)) continue;
+    const [a, b] = rule.keys;
+    const given = rule.keys.filter((key) => section !== undefined && section[key] !== undefined);
+    const names = `${rule.section}.${a} or ${rule.section}.${b}`;
+    if (given.length === 2) problems.push({ path: `${rule.section}.${a}`, message: `give ${names}, not both`, where: at([rule.section, a]) });
+    else if (given.length === 0 && rule.kind === "exactly-one") problems.push({ path: `${rule.section}.${a}`, message: `give ${names}`, where: section === undefined ? "" : at([rule.section]) });
   }
-  if (t.warmup_steps !== undefined && t.warmup_ratio !== undefined) {
-    problems.push({ path: "train.warmup_steps", message: "give warmup_steps or warmup_ratio, not both", where: at(["train", "warmup_steps"]) });
+  const recipe = isRecord(raw) ? raw : {};
+  const patience = isRecord(recipe.train) ? recipe.train.early_stopping_patience : undefined;
+  if (typeof patience === "number" && isRecord(recipe.data) && recipe.data.validation === 0) {
+    problems.push({
+      path: "train.early_stopping_patience",
+      message: "early stopping watches the validation loss, but data.validation is 0; give a validation fraction or file, or set early_stopping_patience: null",
+      where: at(["train", "early_stopping_patience"]),
+    });
   }
   return problems;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 /** " (line N)" for a node, its key, or its nearest existing parent; " (from --set …)" for overrides. */

@@ -33,6 +33,34 @@ export const loraSchema = z.strictObject({
   rslora: z.boolean().default(false).describe("Rank-stabilised LoRA: scale by alpha / √r."),
 });
 
+/**
+ * Rules across fields of one section, beside the fields they constrain: the loader checks them (in the same pass
+ * as every other problem) and `finetune recipe schema` writes them as JSON Schema (`oneOf` / `not` of `required`).
+ */
+export interface CrossFieldRule {
+  section: "train";
+  /** exactly-one: one of the keys must be given, not both; at-most-one: not both. */
+  kind: "exactly-one" | "at-most-one";
+  keys: readonly [string, string];
+}
+
+export const crossFieldRules: readonly CrossFieldRule[] = [
+  { section: "train", kind: "exactly-one", keys: ["max_steps", "epochs"] },
+  { section: "train", kind: "at-most-one", keys: ["warmup_steps", "warmup_ratio"] },
+];
+
+/** The JSON Schema of a section's rules. */
+export function crossFieldJsonSchema(section: CrossFieldRule["section"]): Record<string, unknown> {
+  return {
+    allOf: crossFieldRules
+      .filter((rule) => rule.section === section)
+      .map((rule) => (rule.kind === "exactly-one" ? { oneOf: rule.keys.map((key) => ({ required: [key] })) } : { not: { required: [...rule.keys] } })),
+  };
+}
+
+/** JSON Schema for "train.early_stopping_patience is set" (the loader checks the same rule in code). */
+const EARLY_STOPPING_ON = { properties: { train: { properties: { early_stopping_patience: { type: "integer" } }, required: ["early_stopping_patience"] } }, required: ["train"] };
+
 export const trainSchema = z.strictObject({
   max_steps: positiveInt("max_steps").optional().describe("Optimizer steps to run (give this or epochs)."),
   epochs: z.number().positive("epochs must be > 0").optional().describe("Passes over the training data (give this or max_steps)."),
@@ -55,7 +83,7 @@ export const trainSchema = z.strictObject({
   eval_every: positiveInt("eval_every").default(50).describe("Evaluate on the validation set every N steps."),
   save_every: positiveInt("save_every").default(50).describe("Write a resumable checkpoint every N steps."),
   early_stopping_patience: positiveInt("early_stopping_patience").nullable().default(null).describe("Stop after N evaluations without a better validation loss; null turns it off."),
-});
+}).meta(crossFieldJsonSchema("train"));
 
 export const recipeSchema = z.strictObject({
   model: z.string({ error: "model is required: a hub id org/name[@revision] or a local folder" }).min(1).describe("Base model: hub id org/name[@revision] or a local folder (relative to the recipe)."),
@@ -63,6 +91,13 @@ export const recipeSchema = z.strictObject({
   lora: loraSchema.default(loraSchema.parse({})),
   train: trainSchema.default(trainSchema.parse({})),
   output: z.string({ error: "output is required: the run directory, e.g. runs/my-run" }).min(1).describe("Run directory (relative to the working directory)."),
+}).meta({
+  allOf: [
+    // train.max_steps or train.epochs must be given, so train must be.
+    { required: ["train"] },
+    // Early stopping watches the validation loss: with data.validation 0 it could never act.
+    { if: EARLY_STOPPING_ON, then: { properties: { data: { properties: { validation: { not: { const: 0 } } } } } } },
+  ],
 });
 
 export type Recipe = z.infer<typeof recipeSchema>;

@@ -7,6 +7,7 @@ import type { CommandContext } from "../context.js";
 import type { Recipe } from "../recipe/schema.js";
 import { prepareData } from "../data/prepare.js";
 import { errnoCode, Interrupted, UserError } from "../errors.js";
+import { parseYamlText } from "../recipe/load.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { replaceDirAtomic } from "../io/replace-dir.js";
 import { resolveModelSource } from "../hub/model-source.js";
@@ -19,6 +20,7 @@ import { loadTokenizer } from "../tokenizer/load.js";
 import { loadCheckpoint, newestCheckpoint, saveCheckpoint } from "./checkpoint.js";
 import { writeRunLock } from "./lock.js";
 import { lossPlotSvg } from "./loss-plot.js";
+import { modelName } from "../model/model-name.js";
 import { createOptimizer, trainLoop } from "./loop.js";
 import { MetricsFile } from "./metrics.js";
 import { trainProgress } from "../ui/train-progress.js";
@@ -126,7 +128,7 @@ export async function runTraining(params: RunTrainingParams): Promise<TrainingRe
     await writeFileAtomic(join(output, "metrics.jsonl"), "");
   }
   await writeFileAtomic(join(output, "recipe.resolved.yaml"), resolvedYaml);
-  const plot = () => writeFileAtomic(join(output, "loss.svg"), lossPlotSvg(metrics.rows, `${base.nameOrPath} · LoRA r=${recipe.lora.r}`));
+  const plot = () => writeFileAtomic(join(output, "loss.svg"), lossPlotSvg(metrics.rows, `${modelName(base.nameOrPath)} · LoRA r=${recipe.lora.r}`));
 
   // 5. Train.
   const progress = trainProgress(reporter, { totalSteps, startStep: resumeStep ?? 0 });
@@ -224,7 +226,14 @@ async function prepareOutput(output: string): Promise<string[] | null> {
 async function checkSameRecipe(path: string, resolvedYaml: string): Promise<void> {
   const saved = await readFile(path, "utf8").catch(() => null);
   if (saved === null || saved === resolvedYaml) return;
-  const before = JSON.stringify(parseYaml(saved));
+  let before: string;
+  try {
+    before = JSON.stringify(parseYamlText(saved, path));
+  } catch (error) {
+    // A damaged record of the run's recipe must not crash --resume, nor be skipped silently.
+    if (error instanceof UserError) throw new UserError(`--resume: ${error.message.replace(/\.$/, "")}; it records the recipe this run started with — restore it, or start a new run with --output.`);
+    throw error;
+  }
   const now = JSON.stringify(parseYaml(resolvedYaml));
   if (before !== now) {
     throw new UserError(

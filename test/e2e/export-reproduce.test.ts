@@ -67,6 +67,42 @@ describe("run.lock.json and finetune reproduce", () => {
     expect(out.adapter_sha256).toBe(out.expected_sha256);
   });
 
+  it("takes a run directory, and replaces an earlier re-run only with --overwrite (the flag it suggests)", async () => {
+    const output = join(tmp.path, "again-dir");
+    const first = await runCli(["reproduce", llamaRun, "--output", output, "--json"], env());
+    expect(first.code, first.stderr).toBe(0);
+    expect(lastJson(first.stdout)).toMatchObject({ match: true, output });
+    const again = await runCli(["reproduce", llamaRun, "--output", output], env());
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain(`${output} is not empty (an earlier re-run?); add --overwrite to replace it`);
+    expect(again.stderr).not.toContain("--resume");
+    const replaced = await runCli(["reproduce", llamaRun, "--output", output, "--overwrite", "--json"], env());
+    expect(replaced.code, replaced.stderr).toBe(0);
+    expect(lastJson(replaced.stdout)).toMatchObject({ match: true, output });
+    // Never over the run itself, and a folder without a lock is named as such.
+    const self = await runCli(["reproduce", llamaRun, "--output", llamaRun, "--overwrite"], env());
+    expect(self.code).toBe(2);
+    expect(self.stderr).toContain("is the run being reproduced");
+    expect(existsSync(join(llamaRun, "run.lock.json"))).toBe(true);
+    const notRun = await runCli(["reproduce", tmp.path], env());
+    expect(notRun.code).toBe(2);
+    expect(notRun.stderr).toContain(`${join(tmp.path, "run.lock.json")} does not exist`);
+  });
+
+  it("--adapter takes a run directory; a missing path says it does not exist, before any model is loaded", async () => {
+    const viaRun = await runCli(["generate", "--model", "tiny/llama", "--adapter", llamaRun, "--prompt", "a b", "--max-new-tokens", "3", "--json"], env());
+    expect(viaRun.code, viaRun.stderr).toBe(0);
+    const viaAdapter = await runCli(["generate", "--model", "tiny/llama", "--adapter", join(llamaRun, "adapter"), "--prompt", "a b", "--max-new-tokens", "3", "--json"], env());
+    expect(lastJson(viaAdapter.stdout).ids).toEqual(lastJson(viaRun.stdout).ids);
+    const missing = join(tmp.path, "no-such-adapter");
+    for (const command of [["generate", "--prompt", "a"], ["eval", "--text", "a b"]]) {
+      // A hub id that does not exist: reaching the hub would fail differently, so the adapter is checked first.
+      const result = await runCli([...command, "--model", "tiny/absent", "--adapter", missing], env());
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(`--adapter ${missing} does not exist`);
+    }
+  });
+
   it("on another backend, reports the largest loss difference instead of demanding identical bytes", async () => {
     const result = await runCli(["reproduce", join(llamaRun, "run.lock.json"), "--output", join(tmp.path, "on-cpu"), "--backend", "cpu", "--json"], env());
     expect(result.code, result.stderr).toBe(0);
@@ -129,6 +165,9 @@ describe("finetune export", () => {
     const notRun = await runCli(["export", tmp.path, "--format", "peft", "--out", join(tmp.path, "x")], env());
     expect(notRun.code).toBe(2);
     expect(notRun.stderr).toContain("is not a finished run");
+    const missing = await runCli(["export", join(tmp.path, "no-run"), "--format", "peft", "--out", join(tmp.path, "x")], env());
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain(`${join(tmp.path, "no-run")} does not exist`);
     const existing = join(tmp.path, "exists");
     mkdirSync(existing);
     writeFileSync(join(existing, "keep.txt"), "keep");
@@ -156,6 +195,34 @@ describe("finetune export", () => {
     expect(names).toContain("blk.1.ffn_down.weight.lora_b");
     const a = parsed.tensorInfos.find((t) => t.name === "blk.0.attn_q.weight.lora_a");
     expect(a?.shape.map(Number)).toEqual([32, 4]);
+  });
+
+  it("no absolute path of the user's in the model card, the GGUF name or the loss plot (local base model)", async () => {
+    // The base is a local folder given by absolute path, and the run's output is absolute too.
+    const run = await trainRun("local-base", join(tmp.path, "src-llama"), "[q_proj]");
+    const peft = join(tmp.path, "local-peft");
+    const gguf = join(tmp.path, "local-gguf");
+    expect((await runCli(["export", run, "--format", "peft", "--out", peft], env())).code).toBe(0);
+    expect((await runCli(["export", run, "--format", "gguf", "--out", gguf], env())).code).toBe(0);
+    const card = readFileSync(join(peft, "README.md"), "utf8");
+    const svg = readFileSync(join(run, "loss.svg"), "utf8");
+    const ggufBytes = readFileSync(join(gguf, "adapter.gguf"));
+    for (const secret of [tmp.path, homedir()]) {
+      expect(card).not.toContain(secret);
+      expect(svg).not.toContain(secret);
+      expect(ggufBytes.includes(Buffer.from(secret))).toBe(false);
+    }
+    // The hub run's card (absolute output in its recipe) holds none either.
+    expect(readFileSync(join(tmp.path, "peft", "README.md"), "utf8")).not.toContain(tmp.path);
+    // The folder's own name stands for the model everywhere.
+    expect(card).toContain("# LoRA adapter for src-llama");
+    expect(card).toContain('from_pretrained("path/to/src-llama")');
+    expect(card).toContain("model: src-llama\n");
+    expect(card).not.toMatch(/^base_model:/m);
+    expect(svg).toContain(">src-llama · LoRA r=4</text>");
+    const { gguf: readGguf } = await import("@huggingface/gguf");
+    const parsed = await readGguf(join(gguf, "adapter.gguf"), { allowLocalFile: true });
+    expect((parsed.metadata as unknown as Record<string, unknown>)["general.name"]).toBe("src-llama");
   });
 
   it("warns that vLLM cannot serve GPT-2 adapters", async () => {

@@ -73,6 +73,25 @@ describe("finetune generate", () => {
     expect(result.stderr).not.toMatch(/\n\s+at /);
   });
 
+  it("stops when the context is full and says so (stop_reason context), in --json and in the terminal", async () => {
+    // <s> + 125 characters = 126 of the 128 positions: room for exactly 2 new tokens.
+    const prompt = Array.from({ length: 63 }, (_, i) => "abc"[i % 3]).join(" ");
+    const args = ["generate", "--model", tiny, "--prompt", prompt, "--max-new-tokens", "50", "--temperature", "0"];
+    const json = await runCli([...args, "--json"], env());
+    expect(json.code, json.stderr).toBe(0);
+    const out = lastJson(json.stdout) as { prompt_ids: number[]; ids: number[]; stop_reason: string };
+    expect(out.prompt_ids).toHaveLength(126);
+    expect(out.stop_reason).toBe("context");
+    expect(out.ids).toHaveLength(2);
+    const human = await runCli(args, env());
+    expect(human.code).toBe(0);
+    expect(human.stderr).toContain("stopped after 2 new tokens: the model's context of 128 tokens is full (the prompt takes 126)");
+    // Within the context, the limit asked for is what stops it.
+    const short = lastJson((await runCli([...args, "--max-new-tokens", "1", "--json"], env())).stdout);
+    expect(short.stop_reason).toBe("max_new_tokens");
+    expect(short.ids).toEqual(out.ids.slice(0, 1));
+  });
+
   it("explains bad model folders", async () => {
     const cases: Array<[string, string]> = [
       [variant("no-tokenizer", (d) => rmSync(join(d, "tokenizer.json"))), "config.json"],

@@ -248,6 +248,36 @@ describe("finetune train: bad input gets a clear message, exit 2, nothing overwr
     expect(changed.stderr).toContain("the recipe differs from the one this run started with");
     const again = await runCli(["train", join(dir, "recipe.yaml"), "--output", run, "--max-steps", "12", "--overwrite"], env());
     expect(again.code, again.stderr).toBe(0);
+    // A damaged record of the run's recipe (garbage, or an alias bomb) is an exit-2 error naming it, never a crash.
+    const resolved = join(run, "recipe.resolved.yaml");
+    const bomb = ["a: &a [x, x, x, x, x, x, x, x, x]", ...["b", "c", "d", "e", "f", "g"].map((name, i) => `${name}: &${name} [${Array.from({ length: 9 }, () => `*${"abcdefg"[i]}`).join(", ")}]`)].join("\n");
+    for (const [content, message] of [["output: [\n\u0001{{", "is not valid YAML"], [bomb, "alias bomb"]] as const) {
+      writeFileSync(resolved, content);
+      const damaged = await runCli(["train", join(dir, "recipe.yaml"), "--output", run, "--max-steps", "14", "--resume"], env());
+      expect(damaged.code, damaged.stderr).toBe(2);
+      expect(damaged.stderr).toContain(`error: --resume: ${resolved}`);
+      expect(damaged.stderr).toContain(message);
+      expect(damaged.stderr).not.toMatch(/this is a bug|\n\s+at /);
+      // Resuming with the damaged file itself as the recipe fails as cleanly.
+      const asRecipe = await runCli(["train", resolved, "--resume"], env());
+      expect(asRecipe.code).toBe(2);
+      expect(asRecipe.stderr).toContain(message);
+    }
+  });
+
+  it("bad --set values are exit-2 errors naming the flag (attacks)", async () => {
+    const dir = base();
+    const cases: Array<[string, string]> = [
+      ["train.lr=[unclosed", "--set train.lr is not valid YAML: Flow sequence must end with a ]"],
+      ["train.lr=*a", "--set train.lr is not valid YAML: Unresolved alias"],
+    ];
+    for (const [set, message] of cases) {
+      const result = await runCli(["train", join(dir, "recipe.yaml"), "--set", set], env());
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(message);
+      expect(result.stderr).not.toMatch(/this is a bug|\n\s+at /);
+      expect(existsSync(join(dir, "run"))).toBe(false);
+    }
   });
 
   it("refuses a non-empty output directory and leaves it untouched", async () => {

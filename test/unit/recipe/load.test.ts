@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { UserError } from "../../../src/errors.js";
-import { parseRecipe } from "../../../src/recipe/load.js";
+import { parseRecipe, parseYamlText } from "../../../src/recipe/load.js";
 import { closest } from "../../../src/recipe/suggest.js";
 
 const base = "model: org/name\ndata:\n  train: d.jsonl\ntrain:\n  max_steps: 10\n  lr: 2.0e-4\noutput: runs/x\n";
@@ -33,14 +33,54 @@ describe("parseRecipe", () => {
       expect(error).toBeInstanceOf(UserError);
       message = (error as Error).message;
     }
-    expect(message).toContain("r.yaml has 3 problems");
+    // Cross-field rules are checked in the same pass as the fields themselves.
+    expect(message).toContain("r.yaml has 4 problems");
     expect(message).toContain('data.validaton: unknown key; did you mean "validation"? (line 4)');
     expect(message).toContain("lora.r: r must be > 0 (line 6)");
     expect(message).toContain('train.schedul: unknown key; did you mean "schedule"? (line 10)');
-    // cross-field rules run only when the fields themselves are valid, so this one shows up after fixing the rest
-    expect(() => parseRecipe(text.replace("  validaton: 0.1\n", "").replace("  r: 0\n", "  r: 4\n").replace("  schedul: cosine\n", ""), "r.yaml", [], {})).toThrow(
-      "train.max_steps: give train.max_steps or train.epochs, not both (line 7)",
+    expect(message).toContain("train.max_steps: give train.max_steps or train.epochs, not both (line 8)");
+    const twice = "model: org/name\ndata:\n  train: d.jsonl\ntrain:\n  epochs: 1\n  warmup_steps: 3\n  warmup_ratio: 0.1\n  lr: -1\noutput: runs/x\n";
+    expect(() => parseRecipe(twice, "r.yaml", [], {})).toThrow("r.yaml has 2 problems:\n  train.lr: lr must be > 0 (line 8)\n  train.warmup_steps: give train.warmup_steps or train.warmup_ratio, not both (line 6)");
+    // Neither given (no train: at all) is a problem too, next to a wrong type elsewhere.
+    expect(() => parseRecipe("model: org/name\ndata:\n  train: 3\noutput: runs/x\n", "r.yaml", [], {})).toThrow(
+      /has 2 problems:\n  data\.train: must be a file.*\n  train\.max_steps: give train\.max_steps or train\.epochs$/,
     );
+  });
+
+  it("refuses early stopping without validation data, in the same pass", () => {
+    const text = base.replace("  lr: 2.0e-4\n", "  lr: 0\n  early_stopping_patience: 2\n").replace("  train: d.jsonl\n", "  train: d.jsonl\n  validation: 0\n");
+    expect(() => parseRecipe(text, "r.yaml", [], {})).toThrow(
+      "r.yaml has 2 problems:\n  train.lr: lr must be > 0 (line 7)\n  train.early_stopping_patience: early stopping watches the validation loss, but data.validation is 0; give a validation fraction or file, or set early_stopping_patience: null (line 8)",
+    );
+    expect(parseRecipe(text.replace("lr: 0", "lr: 1"), "r.yaml", ["data.validation=0.1"], {}).train.early_stopping_patience).toBe(2);
+  });
+
+  it("turns hostile YAML into exit-2 errors naming the file or flag (attacks)", () => {
+    const laughs = ["a: &a [x, x, x, x, x, x, x, x, x]", ...["b", "c", "d", "e", "f", "g"].map((name, i) => `${name}: &${name} [${Array.from({ length: 9 }, () => `*${"abcdefg"[i]}`).join(", ")}]`)].join("\n");
+    const attempt = (run: () => unknown): UserError => {
+      try {
+        run();
+      } catch (error) {
+        expect(error).toBeInstanceOf(UserError);
+        return error as UserError;
+      }
+      throw new Error("no error");
+    };
+    expect(attempt(() => parseRecipe(`${base}${laughs}\n`, "bomb.yaml", [], {})).message).toBe(
+      "bomb.yaml: its YAML aliases (*name) expand to too much data, as in an alias bomb; a recipe never needs that many — write the values out.",
+    );
+    expect(attempt(() => parseRecipe(base, "r.yaml", ["train.lr=[unclosed"], {})).message).toContain("--set train.lr is not valid YAML: Flow sequence must end with a ]");
+    expect(attempt(() => parseRecipe(base, "r.yaml", ["train.lr=*a"], {})).message).toContain("--set train.lr is not valid YAML: Unresolved alias");
+    expect(attempt(() => parseRecipe(base, "r.yaml", ["train.lr='x"], {})).message).toContain("--set train.lr is not valid YAML");
+    // A self-referencing alias never ends: refused by name; a few honest aliases are fine.
+    expect(attempt(() => parseRecipe(base.replace("model: org/name", "model: &m [*m]"), "r.yaml", [], {})).message).toBe(
+      "r.yaml: a YAML alias (*name) refers to a collection that contains it, which never ends; write the values out.",
+    );
+    expect(attempt(() => parseYamlText("a: &x {b: *x}", "run/recipe.resolved.yaml")).message).toContain("run/recipe.resolved.yaml: a YAML alias");
+    expect(parseRecipe(`${base}lora:\n  target_modules: &t [q_proj, v_proj]\n`, "r.yaml", ["data.fields={prompt: &p q, completion: *p}"], {}).data.fields).toEqual({ prompt: "q", completion: "q" });
+    // Other YAML text (a run's recipe.resolved.yaml) is parsed as safely.
+    expect(attempt(() => parseYamlText("output: [\u0000", "run/recipe.resolved.yaml")).message).toMatch(/^run\/recipe\.resolved\.yaml is not valid YAML: /);
+    expect(attempt(() => parseYamlText(laughs, "run/recipe.resolved.yaml")).message).toContain("alias bomb");
   });
 
   it("reports YAML syntax errors with line and column, and bad --set syntax", () => {
