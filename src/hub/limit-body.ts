@@ -1,0 +1,44 @@
+import { RuntimeFailure } from "../errors.js";
+import { formatBytes } from "../ui/format.js";
+
+/** Metadata answers (revision info, tree pages) are parsed whole in memory; beyond this they are refused. */
+export const DEFAULT_MAX_METADATA_BYTES = 64_000_000;
+
+/** The answer to a metadata call (anything under `/api/`), as opposed to file bytes streamed to disk. */
+export function isMetadataUrl(url: string): boolean {
+  return new URL(url).pathname.startsWith("/api/");
+}
+
+function tooLarge(url: string, limit: number, seen: string): RuntimeFailure {
+  return new RuntimeFailure(
+    `the hub's answer to ${new URL(url).pathname} is ${seen}, over the ${formatBytes(limit)} limit for metadata; ` +
+      `refusing to read it. Check HF_ENDPOINT (a genuine hub answers in kilobytes), or try again later.`,
+  );
+}
+
+/**
+ * The same response with a body that fails once more than `limit` bytes arrive (a declared Content-Length over
+ * the limit fails at once), so a hostile or broken server cannot make us buffer gigabytes of JSON.
+ */
+export async function limitBody(response: Response, url: string, limit: number): Promise<Response> {
+  const declared = Number(response.headers.get("content-length") ?? Number.NaN);
+  if (Number.isFinite(declared) && declared > limit) {
+    await response.body?.cancel();
+    throw tooLarge(url, limit, formatBytes(declared));
+  }
+  if (!response.body) return response;
+  let seen = 0;
+  const counted = response.body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        seen += chunk.byteLength;
+        if (seen > limit) controller.error(tooLarge(url, limit, `more than ${formatBytes(limit)}`));
+        else controller.enqueue(chunk);
+      },
+    }),
+  );
+  const limited = new Response(counted, { status: response.status, statusText: response.statusText, headers: response.headers });
+  // A constructed Response has no url; the hub client quotes it in its errors.
+  Object.defineProperty(limited, "url", { value: response.url || url });
+  return limited;
+}
