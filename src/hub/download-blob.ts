@@ -100,7 +100,7 @@ async function fetchFrom(params: DownloadBlobParams, partial: string, offset: nu
   } catch (error) {
     if (stall.signal.aborted && !params.signal?.aborted) {
       const got = await existingSize(partial);
-      throw new TransientError(`no data for ${Math.round(stallMs / 1000)} s after ${got} of ${params.file.size} bytes: the connection stalled`);
+      throw new TransientError(`no data for ${Number((stallMs / 1000).toFixed(1))} s after ${got} of ${params.file.size} bytes: the connection stalled`);
     }
     throw error;
   } finally {
