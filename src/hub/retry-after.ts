@@ -6,6 +6,8 @@ export function retryAfterMs(header: string | null, now: number = Date.now()): n
   const value = header?.trim();
   if (!value) return null;
   if (/^\d+$/.test(value)) return Number(value) * 1000;
+  // An HTTP date names its month and zone in letters; Date.parse alone would read "-5" as a year.
+  if (!/^[A-Za-z]{3},? /.test(value)) return null;
   const at = Date.parse(value);
   if (Number.isNaN(at)) return null;
   return Math.max(0, at - now);
