@@ -31,8 +31,11 @@ export async function resolveModelSource(params: {
   const { model } = params;
   const expanded = model.startsWith("~/") ? `${homedir()}${model.slice(1)}` : model;
   const path = isAbsolute(expanded) ? expanded : resolve(params.baseDir ?? process.cwd(), expanded);
-  const isDir = await stat(path).then((s) => s.isDirectory()).catch(() => false);
-  if (isDir) return { dir: path, repo: null, sha: null };
+  const kind = await stat(path).then((s) => (s.isDirectory() ? "folder" : "other"), () => "none");
+  if (kind === "folder") return { dir: path, repo: null, sha: null };
+  if (kind === "other") {
+    throw new UserError(`model ${path} is a file; give the folder that holds config.json, the tokenizer and the weights, or a hub id like org/name.`);
+  }
   if (looksLikePath(model)) throw new UserError(`model folder ${path} does not exist; give an existing folder or a hub id like org/name.`);
   // `mymodel`, `my/model` and `models/foo` are hub ids and relative folders alike: with no such folder they
   // go to the hub, and a failure there says that it was read as a hub id.

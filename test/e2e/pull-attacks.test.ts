@@ -237,6 +237,13 @@ describe("a model named without ./", () => {
       expect(result.stderr).toContain(`${id}: repository not found`);
       expect(result.stderr).toContain(`"${model}" was read as the hub id ${id} because no folder ${join(project, model)} exists; for a model on disk, give its folder's path (./${model} or an absolute path)`);
     }
+    // A file where a folder was meant is named as such, without asking the hub.
+    writeFileSync(join(project, "model.safetensors"), "x");
+    hub.requests.length = 0;
+    const file = await runCli(["generate", "--model", "model.safetensors", "--prompt", "hi"], env(), { cwd: project });
+    expect(file.code).toBe(2);
+    expect(file.stderr).toContain(`model ${join(project, "model.safetensors")} is a file; give the folder that holds config.json`);
+    expect(hub.requests).toHaveLength(0);
   });
 
   it("an unreachable hub says so while retrying, then how to use the cache or a local folder", async () => {
