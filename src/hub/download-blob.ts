@@ -88,12 +88,12 @@ async function fetchFrom(params: DownloadBlobParams, partial: string, offset: nu
   const stallMs = params.stallMs ?? 30_000;
   const stall = new AbortController();
   let timer: NodeJS.Timeout | undefined;
-  // Restarted by every chunk: a connection that stays open but sends nothing is cut after stallMs, not 300 s.
+  // Armed when the answer's head arrives (the hub client bounds the wait for it) and restarted by every chunk:
+  // a connection that stays open but sends nothing is cut after stallMs, not undici's 300 s.
   const arm = (): void => {
     clearTimeout(timer);
     timer = setTimeout(() => stall.abort(new TransientError("stalled")), stallMs);
   };
-  arm();
   try {
     const signal = params.signal ? AbortSignal.any([stall.signal, params.signal]) : stall.signal;
     return await fetchRange(params, partial, offset, onBytes, signal, arm);

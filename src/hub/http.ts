@@ -27,6 +27,8 @@ export interface HubHttpOptions {
   maxRetryAfterMs?: number;
   /** Largest metadata (`/api/…`) answer read (default 64 MB). */
   maxMetadataBytes?: number;
+  /** No response head, or no byte of a metadata answer, for this long: the attempt is cut (default 30 s). */
+  stallMs?: number;
   signal?: AbortSignal | undefined;
   userAgent?: string;
   onRetry?: (info: RetryInfo) => void;
@@ -54,6 +56,7 @@ export function createHubHttp(options: HubHttpOptions): HubHttp {
   const baseDelayMs = options.baseDelayMs ?? 250;
   const maxRetryAfterMs = options.maxRetryAfterMs ?? 60_000;
   const maxMetadataBytes = options.maxMetadataBytes ?? DEFAULT_MAX_METADATA_BYTES;
+  const stallMs = options.stallMs ?? 30_000;
   const errorCodes = new Map<string, string>();
   const endpoint = new URL(options.endpoint);
   const credential = endpointCredential(endpoint, options.token);
@@ -90,13 +93,18 @@ export function createHubHttp(options: HubHttpOptions): HubHttp {
     for (let attempt = 1; attempt <= attempts; attempt += 1) {
       if (signal?.aborted) throw stop();
       let delayMs = Math.min(8000, baseDelayMs * 2 ** (attempt - 1)) * (0.75 + Math.random() * 0.5);
+      // A server that accepts the connection and never answers would otherwise hold us for undici's 300 s.
+      const cut = new AbortController();
+      const timer = setTimeout(() => cut.abort(), stallMs);
       try {
-        const response = await send(url, init, signal);
+        const response = await send(url, init, combine(signal, cut.signal));
+        clearTimeout(timer);
         if (!RETRY_STATUS.has(response.status) || attempt === attempts) {
           const code = response.headers.get("x-error-code");
           if (!response.ok && code) errorCodes.set(response.url || url, code);
           if (!response.ok && code) errorCodes.set(url, code);
-          return isMetadataUrl(response.url || url) ? await limitBody(response, url, maxMetadataBytes) : response;
+          if (!isMetadataUrl(response.url || url)) return response;
+          return await limitBody(response, { url, limit: maxMetadataBytes, stallMs, cut: () => cut.abort() });
         }
         lastReason = `HTTP ${response.status}`;
         const asked = retryAfterMs(response.headers.get("retry-after"));
@@ -112,9 +120,10 @@ export function createHubHttp(options: HubHttpOptions): HubHttp {
           lastReason += `, the hub asked to wait ${Math.ceil(asked / 1000)} s (Retry-After)`;
         }
       } catch (error) {
+        clearTimeout(timer);
         if (signal?.aborted) throw stop();
         if (error instanceof RuntimeFailure) throw error;
-        lastReason = describeNetworkError(error);
+        lastReason = cut.signal.aborted ? `no answer within ${seconds(stallMs)} s` : describeNetworkError(error);
         if (attempt === attempts) {
           throw new NetworkFailure(
             `could not reach ${new URL(url).origin} (${lastReason}) after ${attempts} attempts; ` +
@@ -149,6 +158,10 @@ function withoutCredentials(url: string): string {
   parsed.username = "";
   parsed.password = "";
   return parsed.href;
+}
+
+function seconds(ms: number): number {
+  return Number((ms / 1000).toFixed(1));
 }
 
 function combine(a: AbortSignal | undefined, b: AbortSignal | undefined): AbortSignal | undefined {

@@ -16,11 +16,22 @@ function tooLarge(url: string, limit: number, seen: string): RuntimeFailure {
   );
 }
 
+export interface LimitBodyParams {
+  url: string;
+  /** Bytes read at most. */
+  limit: number;
+  /** No byte for this long fails the body (a stalled answer), and `cut` aborts the request. */
+  stallMs: number;
+  cut: () => void;
+}
+
 /**
  * The same response with a body that fails once more than `limit` bytes arrive (a declared Content-Length over
- * the limit fails at once), so a hostile or broken server cannot make us buffer gigabytes of JSON.
+ * the limit fails at once), or when it stalls, so a hostile or broken server can neither make us buffer
+ * gigabytes of JSON nor hold us for minutes.
  */
-export async function limitBody(response: Response, url: string, limit: number): Promise<Response> {
+export async function limitBody(response: Response, params: LimitBodyParams): Promise<Response> {
+  const { url, limit } = params;
   const declared = Number(response.headers.get("content-length") ?? Number.NaN);
   if (Number.isFinite(declared) && declared > limit) {
     await response.body?.cancel();
@@ -28,12 +39,33 @@ export async function limitBody(response: Response, url: string, limit: number):
   }
   if (!response.body) return response;
   let seen = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let rearm = (): void => {};
   const counted = response.body.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
+      start(controller) {
+        const arm = (): void => {
+          clearTimeout(timer);
+          timer = setTimeout(() => {
+            controller.error(stalled(url, params.stallMs, seen));
+            params.cut();
+          }, params.stallMs);
+          // An answer nobody reads must not keep the process alive.
+          timer.unref();
+        };
+        arm();
+        rearm = arm;
+      },
       transform(chunk, controller) {
         seen += chunk.byteLength;
-        if (seen > limit) controller.error(tooLarge(url, limit, `more than ${formatBytes(limit)}`));
-        else controller.enqueue(chunk);
+        rearm();
+        if (seen > limit) {
+          clearTimeout(timer);
+          controller.error(tooLarge(url, limit, `more than ${formatBytes(limit)}`));
+        } else controller.enqueue(chunk);
+      },
+      flush() {
+        clearTimeout(timer);
       },
     }),
   );
@@ -41,4 +73,11 @@ export async function limitBody(response: Response, url: string, limit: number):
   // A constructed Response has no url; the hub client quotes it in its errors.
   Object.defineProperty(limited, "url", { value: response.url || url });
   return limited;
+}
+
+function stalled(url: string, stallMs: number, seen: number): RuntimeFailure {
+  return new RuntimeFailure(
+    `the hub's answer to ${new URL(url).pathname} stalled: no data for ${Number((stallMs / 1000).toFixed(1))} s after ${formatBytes(seen)}; ` +
+      `check your connection (or HF_ENDPOINT), then run the command again.`,
+  );
 }

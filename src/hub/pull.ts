@@ -86,6 +86,7 @@ export async function pullRepo(params: PullParams): Promise<PullResult> {
     token: params.token,
     signal: params.signal,
     maxRetryAfterMs: limits.maxRetryAfterMs,
+    stallMs: limits.stallMs,
     onRetry: (info) => params.onEvent?.({ type: "retry", url: info.url, attempt: info.attempt, attempts: info.attempts, reason: info.reason, delayMs: info.delayMs }),
   });
   const context: HubErrorContext = { ref, endpoint, http, hasToken: params.token !== undefined };

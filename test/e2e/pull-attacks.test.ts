@@ -146,6 +146,21 @@ describe("hangs and floods", () => {
     expect(readFileSync(join(blobs(), sha256(weights))).equals(weights)).toBe(true);
   });
 
+  it("cuts a hub that never answers, or stops mid-answer, after the stall timeout and says so", async () => {
+    hub.faults.hangHead = { urlIncludes: "/revision/" };
+    const hung = await runCli(["pull", "tiny/llama"], env({ FINETUNE_HUB_STALL_SECONDS: "1" }));
+    expect(hung.code).toBe(0);
+    expect(hung.stderr).toMatch(/\/api\/models\/tiny\/llama\/revision\/main: no answer within 1 s; retrying in \d\.\d s \(attempt 2 of 5\)/);
+    expect(hub.requests.filter((r) => r.url.includes("/revision/"))).toHaveLength(2);
+    hub.faults.stallJson = { urlIncludes: "/tree/" };
+    const stalled = await runCli(["pull", "tiny/llama", "--json"], env({ FINETUNE_HUB_STALL_SECONDS: "1", HF_HUB_CACHE: join(cache, "second") }));
+    expect(stalled.code).toBe(1);
+    expect(lastJson(stalled.stdout)).toMatchObject({
+      type: "error",
+      message: `the hub's answer to /api/models/tiny/llama/tree/${SHA} stalled: no data for 1 s after 5 B; check your connection (or HF_ENDPOINT), then run the command again.`,
+    });
+  });
+
   it("gives up on a download that keeps stalling without progress, keeping the partial", async () => {
     hub.faults.stallAfter = { path: "model.safetensors", bytes: 300_000, resumedBytes: 0, times: 100 };
     const result = await runCli(["pull", "tiny/llama"], env({ FINETUNE_HUB_STALL_SECONDS: "0.5" }));

@@ -46,6 +46,10 @@ export interface Faults {
   redirectFilesTo?: string;
   /** Answer metadata calls whose URL contains this with a JSON body of `bytes`; `declared` sends Content-Length. */
   oversizeJson?: { urlIncludes: string; bytes: number; declared?: boolean };
+  /** Accept requests whose URL contains this and never answer (`times` of them). */
+  hangHead?: { urlIncludes: string; times?: number };
+  /** Answer metadata calls whose URL contains this with the start of a JSON body, then send nothing more. */
+  stallJson?: { urlIncludes: string };
   /** Answer `status` with `Retry-After: <value>` to requests whose URL contains this. */
   retryAfter?: { urlIncludes: string; status: number; value: string; times?: number };
 }
@@ -136,6 +140,14 @@ export async function startHubServer(repos: FakeRepo[], options: { treePageSize?
     const echo = faults.echoAuthorization;
     if (echo && url.pathname.includes(echo.urlIncludes) && countDown(faults, "echoAuthorization")) {
       return json(res, echo.status, { error: `Bad request: malformed header. Received headers: authorization=${req.headers.authorization ?? "none"}` });
+    }
+    const hang = faults.hangHead;
+    if (hang && url.pathname.includes(hang.urlIncludes) && countDown(faults, "hangHead")) return void stalled.add(res);
+    if (faults.stallJson && url.pathname.includes(faults.stallJson.urlIncludes)) {
+      stalled.add(res);
+      res.writeHead(200, { "Content-Type": "application/json" });
+      record.bytesSent = 5;
+      return void res.write('[{"a"');
     }
     const retry = faults.retryAfter;
     if (retry && url.pathname.includes(retry.urlIncludes) && countDown(faults, "retryAfter")) {
@@ -288,7 +300,7 @@ function treeEntries(files: StoredFile[]): Array<Record<string, unknown>> {
   }));
 }
 
-function countDown(faults: Faults, key: "fail500" | "dropAfter" | "stallAfter" | "echoAuthorization" | "retryAfter"): boolean {
+function countDown(faults: Faults, key: "fail500" | "dropAfter" | "stallAfter" | "echoAuthorization" | "retryAfter" | "hangHead"): boolean {
   const fault = faults[key];
   if (!fault) return false;
   const times = fault.times ?? 1;
