@@ -23,7 +23,7 @@ export function hubLimits(env: NodeJS.ProcessEnv): HubLimits {
     const raw = env[name]?.trim();
     const value = raw ? Number(raw) : seconds;
     if (!Number.isFinite(value) || value <= 0 || value > 86_400) {
-      throw new UserError(`${name}=${JSON.stringify(raw)} must be a number of seconds between 0 and 86400 (default ${seconds}); fix or unset it.`);
+      throw new UserError(`${name}=${JSON.stringify(raw)} must be a number of seconds above 0 and at most 86400 (default ${seconds}); fix or unset it.`);
     }
     limits[key] = value * 1000;
   }
