@@ -25,6 +25,7 @@ const repos: FakeRepo[] = [
       { path: "special_tokens_map.json", content: '{"s":1}' },
     ] }],
   },
+  { name: "secret/gated", access: { token: TOKEN, kind: "gated" }, commits: [{ files: [{ path: "config.json", content: config }, { path: "model.safetensors", content: shard2, lfs: true }] }] },
   {
     name: "tiny/sharded",
     commits: [{ files: [
@@ -98,6 +99,18 @@ describe("secrets", () => {
     expect(other.requests.every((r) => r.authorization === undefined)).toBe(true);
     // The configured hub got the token on each of its requests (revision, first tree page, the 5 redirects).
     expect(hub.requests).toHaveLength(7);
+    expect(hub.requests.every((r) => r.authorization === `Bearer ${TOKEN}`)).toBe(true);
+  });
+
+  it("keeps the token on same-origin redirects (a renamed repo), so gated repos still work", async () => {
+    hub.faults.renamed = { from: "old/name", to: "secret/gated" };
+    const result = await runCli(["pull", "old/name", "--json"], env({ HF_TOKEN: TOKEN }));
+    expect(result.code).toBe(0);
+    expect(lastJson(result.stdout).files).toEqual(["config.json", "model.safetensors"]);
+    const redirected = hub.requests.filter((r) => r.url.includes("/secret/gated/"));
+    // revision, tree, two files: each reached through a 307 from old/name, each with the token.
+    expect(redirected).toHaveLength(4);
+    expect(hub.requests).toHaveLength(8);
     expect(hub.requests.every((r) => r.authorization === `Bearer ${TOKEN}`)).toBe(true);
   });
 

@@ -46,6 +46,8 @@ export interface Faults {
   redirectFilesTo?: string;
   /** Answer metadata calls whose URL contains this with a JSON body of `bytes`; `declared` sends Content-Length. */
   oversizeJson?: { urlIncludes: string; bytes: number; declared?: boolean };
+  /** A renamed repo: requests naming `from` get a relative 307 to the same URL naming `to`, as the hub does. */
+  renamed?: { from: string; to: string };
   /** Accept requests whose URL contains this and never answer (`times` of them). */
   hangHead?: { urlIncludes: string; times?: number };
   /** Answer metadata calls whose URL contains this with the start of a JSON body, then send nothing more. */
@@ -140,6 +142,11 @@ export async function startHubServer(repos: FakeRepo[], options: { treePageSize?
     const echo = faults.echoAuthorization;
     if (echo && url.pathname.includes(echo.urlIncludes) && countDown(faults, "echoAuthorization")) {
       return json(res, echo.status, { error: `Bad request: malformed header. Received headers: authorization=${req.headers.authorization ?? "none"}` });
+    }
+    const renamed = faults.renamed;
+    if (renamed && url.pathname.includes(`/${renamed.from}/`)) {
+      res.writeHead(307, { Location: `${url.pathname.replace(`/${renamed.from}/`, `/${renamed.to}/`)}${url.search}` });
+      return void res.end();
     }
     const hang = faults.hangHead;
     if (hang && url.pathname.includes(hang.urlIncludes) && countDown(faults, "hangHead")) return void stalled.add(res);
