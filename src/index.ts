@@ -1,6 +1,7 @@
 import { buildProgram, parseAndRun, type GlobalOptions, type Invocation } from "./cli.js";
 import type { CommandContext } from "./context.js";
 import { Interrupted, isKnownError } from "./errors.js";
+import { redactSecrets, registerSecret } from "./hub/redact.js";
 import { Reporter } from "./ui/reporter.js";
 import { packageVersion } from "./version.js";
 
@@ -40,6 +41,10 @@ export async function runCli(argv: string[]): Promise<number> {
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
   let reporter = reporterFor(earlyGlobals(argv));
+  // Last line of defence: token values are known before any command runs, so no failure can print them.
+  const tokenFlag = argv.indexOf("--token");
+  const flagToken = tokenFlag >= 0 ? argv[tokenFlag + 1] : argv.find((arg) => arg.startsWith("--token="))?.slice("--token=".length);
+  for (const secret of [process.env.HF_TOKEN, process.env.HUGGING_FACE_HUB_TOKEN, flagToken]) registerSecret(secret);
   try {
     const version = packageVersion();
     const program = buildProgram(version, async (invocation) => {
@@ -58,11 +63,11 @@ export async function runCli(argv: string[]): Promise<number> {
     return outcome === "usage" ? 2 : 0;
   } catch (error) {
     if (isKnownError(error)) {
-      reporter.failure(error.exitCode, error.message);
+      reporter.failure(error.exitCode, redactSecrets(error.message));
       return error.exitCode;
     }
     const stack = error instanceof Error ? (error.stack ?? error.message) : String(error);
-    reporter.failure(1, "this is a bug in finetune; please report it with the output below", stack);
+    reporter.failure(1, "this is a bug in finetune; please report it with the output below", redactSecrets(stack));
     return 1;
   } finally {
     process.off("SIGINT", onSignal);

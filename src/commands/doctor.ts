@@ -8,6 +8,7 @@ import { cacheRoot } from "../hub/cache-paths.js";
 import { scanCache } from "../hub/cache-scan.js";
 import { hubEndpoint, isOffline } from "../hub/endpoint.js";
 import { probeEndpoint, type EndpointProbe } from "../hub/probe-endpoint.js";
+import { maskUrl, redactSecrets } from "../hub/redact.js";
 import { resolveToken } from "../hub/token.js";
 import { formatBytes } from "../ui/format.js";
 
@@ -33,10 +34,11 @@ export async function run(context: CommandContext): Promise<void> {
   let hub: EndpointProbe | { endpoint: string; reachable: false; error: string };
   try {
     endpoint = hubEndpoint(env);
-    hub = offline ? { endpoint, reachable: false, error: "not checked: HF_HUB_OFFLINE is set" } : await probeEndpoint(endpoint);
+    hub = offline ? { endpoint: maskUrl(endpoint), reachable: false, error: "not checked: HF_HUB_OFFLINE is set" } : await probeEndpoint(endpoint);
   } catch (error) {
-    endpoint = env.HF_ENDPOINT ?? "";
-    hub = { endpoint, reachable: false, error: error instanceof Error ? error.message : String(error) };
+    // Credentials written into HF_ENDPOINT (http://user:pass@host) are never shown.
+    endpoint = maskUrl(env.HF_ENDPOINT ?? "");
+    hub = { endpoint, reachable: false, error: redactSecrets(error instanceof Error ? error.message : String(error)) };
   }
 
   const report = {

@@ -11,8 +11,14 @@ export interface DownloadBlobParams {
   blobPath: string;
   http: HubHttp;
   signal?: AbortSignal | undefined;
-  /** Attempts to continue after the connection breaks mid-file (each resumes where it stopped). */
+  /** Consecutive attempts without progress before giving up (each resumes where the last stopped). Default 5. */
   attempts?: number;
+  /** Retries of this file in all, even when each made progress, so a flaky link cannot loop forever. Default 20. */
+  maxRetries?: number;
+  /** No byte for this long (before the answer or between chunks) counts as a stalled connection. Default 30 s. */
+  stallMs?: number;
+  /** Told before each retry, so the user sees why nothing moves. */
+  onRetry?: (info: { attempt: number; reason: string; delayMs: number }) => void;
   onStart?: (resumeFrom: number) => void;
   onBytes?: (bytes: number) => void;
   /** Turns a non-2xx response into an error that explains it. */
@@ -28,6 +34,7 @@ export async function downloadBlob(params: DownloadBlobParams): Promise<number> 
   const { file } = params;
   const partial = `${params.blobPath}.incomplete`;
   const attempts = params.attempts ?? 5;
+  const maxRetries = params.maxRetries ?? 20;
   let offset = await existingSize(partial);
   if (offset > file.size) {
     await rm(partial, { force: true });
@@ -36,6 +43,7 @@ export async function downloadBlob(params: DownloadBlobParams): Promise<number> 
   params.onStart?.(offset);
   let fetched = 0;
   let failures = 0;
+  let retries = 0;
   while (true) {
     if (params.signal?.aborted) throw new Interrupted("interrupted");
     if (offset === file.size) break;
@@ -50,13 +58,18 @@ export async function downloadBlob(params: DownloadBlobParams): Promise<number> 
       if (!isTransient(error)) throw error;
       offset = await existingSize(partial);
       failures = offset > progressBefore ? 1 : failures + 1;
-      if (failures >= attempts) {
+      retries += 1;
+      const reason = error instanceof Error ? error.message : String(error);
+      if (failures >= attempts || retries > maxRetries) {
+        const why = failures >= attempts ? `${failures} attempts in a row made no progress` : `${retries} attempts in all`;
         throw new RuntimeFailure(
-          `downloading ${file.path} kept failing (${error instanceof Error ? error.message : String(error)}); ` +
+          `downloading ${file.path} kept failing (${why}; last: ${reason}); ` +
             `${offset} of ${file.size} bytes are kept and the next run resumes from there.`,
         );
       }
-      await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** Math.min(failures, 5)));
+      const delayMs = 200 * 2 ** Math.min(failures, 5);
+      params.onRetry?.({ attempt: retries, reason, delayMs });
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
   }
   await verify(file, partial);
@@ -72,8 +85,40 @@ function isTransient(error: unknown): boolean {
 
 /** One GET from `offset` to the end; appends to the partial file and returns the new offset. */
 async function fetchFrom(params: DownloadBlobParams, partial: string, offset: number, onBytes: (n: number) => void): Promise<number> {
+  const stallMs = params.stallMs ?? 30_000;
+  const stall = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  // Armed when the answer's head arrives (the hub client bounds the wait for it) and restarted by every chunk:
+  // a connection that stays open but sends nothing is cut after stallMs, not undici's 300 s.
+  const arm = (): void => {
+    clearTimeout(timer);
+    timer = setTimeout(() => stall.abort(new TransientError("stalled")), stallMs);
+  };
+  try {
+    const signal = params.signal ? AbortSignal.any([stall.signal, params.signal]) : stall.signal;
+    return await fetchRange(params, partial, offset, onBytes, signal, arm);
+  } catch (error) {
+    if (stall.signal.aborted && !params.signal?.aborted) {
+      const got = await existingSize(partial);
+      throw new TransientError(`no data for ${Number((stallMs / 1000).toFixed(1))} s after ${got} of ${params.file.size} bytes: the connection stalled`);
+    }
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function fetchRange(
+  params: DownloadBlobParams,
+  partial: string,
+  offset: number,
+  onBytes: (n: number) => void,
+  signal: AbortSignal,
+  onChunk: () => void,
+): Promise<number> {
   const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {};
-  const response = await params.http.fetch(params.url, { headers, redirect: "follow" });
+  const response = await params.http.fetch(params.url, { headers, redirect: "follow", signal });
+  onChunk();
   if (response.status === 416 && offset > 0) {
     // The server says our partial is past the end: it cannot be trusted, start over.
     await response.body?.cancel();
@@ -91,6 +136,7 @@ async function fetchFrom(params: DownloadBlobParams, partial: string, offset: nu
   try {
     try {
       for await (const chunk of response.body) {
+        onChunk();
         const bytes = chunk as Uint8Array;
         if (offset + bytes.length > params.file.size) {
           throw new RuntimeFailure(`${params.file.path}: the server sent more than the listed ${params.file.size} bytes.`);

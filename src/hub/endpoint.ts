@@ -1,4 +1,5 @@
 import { UserError } from "../errors.js";
+import { maskUrl } from "./redact.js";
 
 export const DEFAULT_ENDPOINT = "https://huggingface.co";
 
@@ -10,10 +11,10 @@ export function hubEndpoint(env: NodeJS.ProcessEnv): string {
   try {
     url = new URL(raw);
   } catch {
-    throw new UserError(`HF_ENDPOINT=${JSON.stringify(raw)} is not a URL; use e.g. ${DEFAULT_ENDPOINT} or unset it.`);
+    throw new UserError(`HF_ENDPOINT=${JSON.stringify(maskUrl(raw))} is not a URL; use e.g. ${DEFAULT_ENDPOINT} or unset it.`);
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new UserError(`HF_ENDPOINT=${JSON.stringify(raw)} must be an http(s) URL; use e.g. ${DEFAULT_ENDPOINT}.`);
+    throw new UserError(`HF_ENDPOINT=${JSON.stringify(maskUrl(raw))} must be an http(s) URL; use e.g. ${DEFAULT_ENDPOINT}.`);
   }
   return raw.replace(/\/+$/, "");
 }

@@ -1,15 +1,17 @@
 import { mkdir, rm, stat, statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { errnoCode, Interrupted, RuntimeFailure, UserError } from "../errors.js";
-import { acquireLock } from "../io/file-lock.js";
+import { acquireLock, describeOwner, LockBusy, type LockOwner } from "../io/file-lock.js";
 import { formatBytes } from "../ui/format.js";
 import { cacheRoot, repoCachePaths, type RepoCachePaths } from "./cache-paths.js";
 import { downloadBlob } from "./download-blob.js";
 import { hubEndpoint, isOffline } from "./endpoint.js";
+import { hubLimits, type HubLimits } from "./hub-limits.js";
 import { createHubHttp, NetworkFailure } from "./http.js";
 import { explainHubError, type HubErrorContext } from "./hub-errors.js";
 import { findCachedSnapshot, notCachedError, type CachedSnapshot } from "./offline.js";
 import { listRemoteFiles, resolveRevision, type RemoteFile } from "./remote.js";
+import { maskUrl } from "./redact.js";
 import { formatRepo, type RepoRef } from "./repo-ref.js";
 import { selectFiles } from "./select-files.js";
 import { linkSnapshotFile, writeRef } from "./snapshot-files.js";
@@ -45,7 +47,8 @@ export type PullEvent =
   | { type: "file-start"; path: string; size: number; resumeFrom: number }
   | { type: "bytes"; path: string; bytes: number }
   | { type: "file-done"; path: string; size: number; downloaded: boolean }
-  | { type: "retry"; url: string; attempt: number; reason: string }
+  | { type: "retry"; url: string; path?: string; attempt: number; attempts?: number; reason: string; delayMs: number }
+  | { type: "lock-wait"; path: string; owner: LockOwner }
   | { type: "offline"; reason: string };
 
 /**
@@ -77,10 +80,14 @@ export async function pullRepo(params: PullParams): Promise<PullResult> {
   }
 
   const endpoint = hubEndpoint(params.env);
+  const limits = hubLimits(params.env);
   const http = createHubHttp({
+    endpoint,
     token: params.token,
     signal: params.signal,
-    onRetry: (info) => params.onEvent?.({ type: "retry", url: info.url, attempt: info.attempt, reason: info.reason }),
+    maxRetryAfterMs: limits.maxRetryAfterMs,
+    stallMs: limits.stallMs,
+    onRetry: (info) => params.onEvent?.({ type: "retry", url: info.url, attempt: info.attempt, attempts: info.attempts, reason: info.reason, delayMs: info.delayMs }),
   });
   const context: HubErrorContext = { ref, endpoint, http, hasToken: params.token !== undefined };
 
@@ -90,9 +97,15 @@ export async function pullRepo(params: PullParams): Promise<PullResult> {
   try {
     sha = await resolveRevision(context);
   } catch (error) {
-    const cached = error instanceof NetworkFailure ? await findCachedSnapshot(paths, ref) : null;
-    if (!cached) throw error;
-    return fromCache(cached, `${endpoint} is unreachable`);
+    if (!(error instanceof NetworkFailure)) throw error;
+    const cached = await findCachedSnapshot(paths, ref);
+    if (!cached) {
+      throw new NetworkFailure(
+        `${error.message} ${repo}@${revision} is not in the cache at ${root} either: pull it once the hub answers ` +
+          `(or on another machine and copy the cache, pointing HF_HUB_CACHE at it), then HF_HUB_OFFLINE=1 uses the cache only.`,
+      );
+    }
+    return fromCache(cached, `${maskUrl(endpoint)} is unreachable`);
   }
   // 2. List the tree at that sha and pick the files to fetch.
   const files = narrow(selectFiles(await listRemoteFiles(context, sha), { type: ref.type, include: params.include, repo }), (file) => file.path);
@@ -107,9 +120,13 @@ export async function pullRepo(params: PullParams): Promise<PullResult> {
   await checkFreeSpace(paths, plan.filter((p) => !p.cached).map((p) => p.group[0] as RemoteFile), root);
 
   // 3. Download what is missing, a few blobs at a time; link each path into the snapshot as its blob completes.
+  //    The first failure stops the other workers, and every worker has finished (and released its lock) before
+  //    the error goes up: nothing keeps running, or holding a lock, behind the error message.
+  const stopOthers = new AbortController();
+  const signal = params.signal ? AbortSignal.any([params.signal, stopOthers.signal]) : stopOthers.signal;
   const queue = [...plan];
   const worker = async (): Promise<void> => {
-    for (let item = queue.shift(); item; item = queue.shift()) {
+    for (let item = queue.shift(); item && !signal.aborted; item = queue.shift()) {
       const { group, cached } = item;
       const file = group[0] as RemoteFile;
       if (!cached) {
@@ -119,14 +136,16 @@ export async function pullRepo(params: PullParams): Promise<PullResult> {
             file,
             blobPath: join(paths.blobs, file.blobName),
             http,
-            signal: params.signal,
+            signal,
+            stallMs: limits.stallMs,
             onStart: (resumeFrom) => params.onEvent?.({ type: "file-start", path: file.path, size: file.size, resumeFrom }),
             onBytes: (bytes) => params.onEvent?.({ type: "bytes", path: file.path, bytes }),
+            onRetry: (info) => params.onEvent?.({ type: "retry", url: file.path, path: file.path, attempt: info.attempt, reason: info.reason, delayMs: info.delayMs }),
             explain: async (response) => {
               const error = await hubApiError(response);
               return explainHubError(error, { ...context, path: file.path });
             },
-          }),
+          }, limits, (owner) => params.onEvent?.({ type: "lock-wait", path: file.path, owner })),
         );
       }
       for (const member of group) {
@@ -135,16 +154,47 @@ export async function pullRepo(params: PullParams): Promise<PullResult> {
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, params.concurrency ?? 3) }, worker));
+  const outcomes = await Promise.allSettled(
+    Array.from({ length: Math.max(1, params.concurrency ?? 3) }, () =>
+      worker().catch((error: unknown) => {
+        stopOthers.abort();
+        throw error;
+      }),
+    ),
+  );
+  const failures = outcomes.flatMap((o) => (o.status === "rejected" ? [o.reason as unknown] : []));
+  // The first real failure, not the "interrupted" of the workers it stopped.
+  const failure = failures.find((e) => !(e instanceof Interrupted)) ?? failures[0];
+  if (failure !== undefined) throw failure;
+  if (params.signal?.aborted) throw new Interrupted("interrupted");
 
   // 4. Record the branch or tag → sha mapping last, so a ref never points at an incomplete snapshot.
   if (revision !== sha) await guardWrite(root, `refs/${revision}`, () => writeRef(paths, revision, sha));
   return { repo, revision, sha, path: join(paths.snapshots, sha), files: files.map((file) => file.path).sort() };
 }
 
-/** Another finetune (or a second terminal) may be fetching the same blob: one process downloads, the other waits. */
-async function downloadLocked(params: Parameters<typeof downloadBlob>[0]): Promise<number> {
-  const release = await acquireLock(`${params.blobPath}.lock`, { signal: params.signal });
+/**
+ * Another finetune (or a second terminal) may be fetching the same blob: one process downloads, the other waits,
+ * saying so, for as long as the owner's partial file keeps growing (bounded by the lock-wait limit otherwise).
+ */
+async function downloadLocked(params: Parameters<typeof downloadBlob>[0], limits: HubLimits, onWait: (owner: LockOwner) => void): Promise<number> {
+  const lock = `${params.blobPath}.lock`;
+  let release: () => Promise<void>;
+  try {
+    release = await acquireLock(lock, {
+      signal: params.signal,
+      waitMs: limits.lockWaitMs,
+      progress: () => stat(`${params.blobPath}.incomplete`).then((s) => s.size, () => -1),
+      onWait,
+    });
+  } catch (error) {
+    if (!(error instanceof LockBusy)) throw error;
+    throw new UserError(
+      `${params.file.path}: its download is locked by ${describeOwner(error.owner)}, and nothing was downloaded for ` +
+        `${Math.round(error.waitedMs / 1000)} s. If no other finetune is pulling this repo, delete ${lock} and run again ` +
+        `(FINETUNE_HUB_LOCK_WAIT_SECONDS sets how long to wait).`,
+    );
+  }
   try {
     // Another process may have finished this blob while we waited for the lock.
     if (await hasSize(params.blobPath, params.file.size)) return 0;

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../errors.js";
 import { hfHome } from "./cache-paths.js";
+import { registerSecret } from "./redact.js";
 
 export type TokenSource = "--token" | "HF_TOKEN" | "HUGGING_FACE_HUB_TOKEN" | "token file" | "none";
 
@@ -46,5 +47,6 @@ function checked(token: string, source: TokenSource): ResolvedToken {
         `(the value is not shown). Create one at https://huggingface.co/settings/tokens and set HF_TOKEN.`,
     );
   }
+  registerSecret(token);
   return { token, source };
 }

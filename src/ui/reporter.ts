@@ -1,7 +1,11 @@
 import type { ChalkInstance } from "chalk";
+import { redactSecrets } from "../hub/redact.js";
 import { colorLevel, makeChalk } from "./color.js";
 
-/** Where and how a command talks to the user. The only writer to the terminal (DESIGN.md). */
+/**
+ * Where and how a command talks to the user. The only writer to the terminal (DESIGN.md), so it is also where
+ * every line is passed through the secret redaction: no token reaches the terminal or a --json consumer.
+ */
 export interface ReporterOptions {
   json: boolean;
   verbose: boolean;
@@ -41,33 +45,38 @@ export class Reporter {
 
   info(message: string): void {
     if (this.json) this.writeJson({ type: "log", level: "info", message });
-    else this.stderr.write(`${message}\n`);
+    else this.err(`${message}\n`);
   }
 
   warn(message: string): void {
     if (this.json) this.writeJson({ type: "log", level: "warn", message });
-    else this.stderr.write(`${this.color.yellow("warning:")} ${message}\n`);
+    else this.err(`${this.color.yellow("warning:")} ${message}\n`);
   }
 
   debug(message: string): void {
     if (!this.verbose) return;
     if (this.json) this.writeJson({ type: "log", level: "debug", message });
-    else this.stderr.write(`${this.color.dim(message)}\n`);
+    else this.err(`${this.color.dim(message)}\n`);
   }
 
   /** The command's result: the last JSON line with --json, or human text on stdout. */
   result(value: object, human: (color: ChalkInstance) => string): void {
     if (this.json) this.writeJson(value);
-    else this.stdout.write(`${human(this.color)}\n`);
+    else this.stdout.write(redactSecrets(`${human(this.color)}\n`));
   }
 
   /** A failure, printed once by src/index.ts. */
   failure(exitCode: number, message: string, detail?: string): void {
     if (this.json) this.writeJson({ type: "error", exit_code: exitCode, message, ...(detail ? { detail } : {}) });
-    this.stderr.write(`${this.color.red("error:")} ${message}\n${detail ? `${detail}\n` : ""}`);
+    this.err(`${this.color.red("error:")} ${message}\n${detail ? `${detail}\n` : ""}`);
   }
 
   private writeJson(value: object): void {
-    this.stdout.write(`${JSON.stringify(value)}\n`);
+    // The mask contains no quote or backslash, so the line stays valid JSON.
+    this.stdout.write(redactSecrets(`${JSON.stringify(value)}\n`));
+  }
+
+  private err(text: string): void {
+    this.stderr.write(redactSecrets(text));
   }
 }

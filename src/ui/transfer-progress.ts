@@ -73,8 +73,17 @@ export function transferProgress(reporter: Reporter, options: { plainEveryMs?: n
           if (event.downloaded) log(`${reporter.color.green("✓")} ${event.path} (${formatBytes(event.size)})`);
           else reporter.debug(`cached ${event.path}`);
           break;
-        case "retry":
-          reporter.debug(`retrying ${event.url} (attempt ${event.attempt + 1}): ${event.reason}`);
+        case "retry": {
+          // Said every time: a pull that is silently retrying looks hung.
+          const what = event.path ?? shortUrl(event.url);
+          const of = event.attempts ? ` of ${event.attempts}` : "";
+          reporter.event("retry", { path: what, attempt: event.attempt + 1, reason: event.reason, delay_ms: Math.round(event.delayMs) });
+          log(`${what}: ${event.reason}; retrying in ${(event.delayMs / 1000).toFixed(1)} s (attempt ${event.attempt + 1}${of})`);
+          break;
+        }
+        case "lock-wait":
+          reporter.event("lock_wait", { path: event.path, pid: event.owner.pid, host: event.owner.host, since: event.owner.since });
+          log(`${event.path}: waiting for pid ${event.owner.pid}${event.owner.host ? ` on ${event.owner.host}` : ""}, which is downloading it`);
           break;
         case "offline":
           log(`offline (${event.reason}): using the cached snapshot`);
@@ -86,6 +95,14 @@ export function transferProgress(reporter: Reporter, options: { plainEveryMs?: n
       spinner = null;
     },
   };
+
+  function shortUrl(url: string): string {
+    try {
+      return new URL(url).pathname;
+    } catch {
+      return url;
+    }
+  }
 
   function log(message: string): void {
     if (reporter.json) return;

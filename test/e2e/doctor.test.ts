@@ -45,4 +45,19 @@ describe("finetune doctor", () => {
     const wasm = lastJson((await runCli(["doctor", "--json", "--backend", "wasm"], env)).stdout);
     expect(wasm.selected).toBe("wasm");
   });
+
+  it("masks credentials written into HF_ENDPOINT, whether the hub answers or the URL is refused", async () => {
+    const masked = hub.url.replace("http://", "http://***@");
+    const env = cleanEnv({ HOME: tmp.path, HF_HUB_CACHE: tmp.path, FINETUNE_BACKEND: "cpu", HF_ENDPOINT: hub.url.replace("http://", "http://bob:hunter2secret@") });
+    const json = await runCli(["doctor", "--json"], env);
+    expect(json.code).toBe(0);
+    // The probe still reaches the hub (credentials are not part of the URL fetched).
+    expect(lastJson(json.stdout).hub).toMatchObject({ endpoint: masked, reachable: true, status: 200 });
+    const human = await runCli(["doctor"], env);
+    expect(human.stdout).toContain(`hub: ${masked} · ✓ answers`);
+    const refused = await runCli(["doctor", "--json"], { ...env, HF_ENDPOINT: "ftp://bob:hunter2secret@host/" });
+    expect(lastJson(refused.stdout).hub).toMatchObject({ endpoint: "ftp://***@host/", reachable: false });
+    expect(String((lastJson(refused.stdout).hub as { error: string }).error)).toContain('HF_ENDPOINT="ftp://***@host/" must be an http(s) URL');
+    for (const result of [json, human, refused]) expect(result.stdout + result.stderr).not.toMatch(/hunter2secret|bob:/);
+  });
 });

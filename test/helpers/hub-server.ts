@@ -25,8 +25,11 @@ export interface FakeRepo {
 export interface Faults {
   /** Send only `bytes` of the body, then destroy the socket. */
   dropAfter?: { path: string; bytes: number; times?: number };
-  /** Send `bytes`, then hold the connection open without sending more (for kill-mid-download tests). */
-  stallAfter?: { path: string; bytes: number };
+  /**
+   * Send `bytes`, then hold the connection open without sending more (kill-mid-download and stall tests).
+   * `resumedBytes` (default `bytes`) is what a Range request gets before it stalls too.
+   */
+  stallAfter?: { path: string; bytes: number; resumedBytes?: number; times?: number };
   /** Answer 500 to requests whose URL contains this. */
   fail500?: { urlIncludes: string; times?: number };
   /** Serve bytes that differ from the listed checksum. */
@@ -35,6 +38,22 @@ export interface Faults {
   malformedJson?: boolean;
   /** Extra entries in the tree listing (e.g. hostile paths). */
   extraTreeEntries?: Array<Record<string, unknown>>;
+  /** A hub or proxy that quotes the request's Authorization header in its error body (HTTP `status`). */
+  echoAuthorization?: { urlIncludes: string; status: number; times?: number };
+  /** Tree pages' `Link: rel="next"` point at this origin (another server) instead of this one. */
+  nextPageOrigin?: string;
+  /** File downloads answer 302 to the same path on this origin (a CDN), as the hub does for LFS files. */
+  redirectFilesTo?: string;
+  /** Answer metadata calls whose URL contains this with a JSON body of `bytes`; `declared` sends Content-Length. */
+  oversizeJson?: { urlIncludes: string; bytes: number; declared?: boolean };
+  /** A renamed repo: requests naming `from` get a relative 307 to the same URL naming `to`, as the hub does. */
+  renamed?: { from: string; to: string };
+  /** Accept requests whose URL contains this and never answer (`times` of them). */
+  hangHead?: { urlIncludes: string; times?: number };
+  /** Answer metadata calls whose URL contains this with the start of a JSON body, then send nothing more. */
+  stallJson?: { urlIncludes: string };
+  /** Answer `status` with `Retry-After: <value>` to requests whose URL contains this. */
+  retryAfter?: { urlIncludes: string; status: number; value: string; times?: number };
 }
 
 export interface RecordedRequest {
@@ -120,6 +139,29 @@ export async function startHubServer(repos: FakeRepo[], options: { treePageSize?
     if (faults.fail500 && url.pathname.includes(faults.fail500.urlIncludes) && countDown(faults, "fail500")) {
       return json(res, 500, { error: "internal error (injected)" });
     }
+    const echo = faults.echoAuthorization;
+    if (echo && url.pathname.includes(echo.urlIncludes) && countDown(faults, "echoAuthorization")) {
+      return json(res, echo.status, { error: `Bad request: malformed header. Received headers: authorization=${req.headers.authorization ?? "none"}` });
+    }
+    const renamed = faults.renamed;
+    if (renamed && url.pathname.includes(`/${renamed.from}/`)) {
+      res.writeHead(307, { Location: `${url.pathname.replace(`/${renamed.from}/`, `/${renamed.to}/`)}${url.search}` });
+      return void res.end();
+    }
+    const hang = faults.hangHead;
+    if (hang && url.pathname.includes(hang.urlIncludes) && countDown(faults, "hangHead")) return void stalled.add(res);
+    if (faults.stallJson && url.pathname.includes(faults.stallJson.urlIncludes)) {
+      stalled.add(res);
+      res.writeHead(200, { "Content-Type": "application/json" });
+      record.bytesSent = 5;
+      return void res.write('[{"a"');
+    }
+    const retry = faults.retryAfter;
+    if (retry && url.pathname.includes(retry.urlIncludes) && countDown(faults, "retryAfter")) {
+      return json(res, retry.status, { error: "slow down" }, { "Retry-After": retry.value });
+    }
+    const oversize = faults.oversizeJson;
+    if (oversize && url.pathname.includes(oversize.urlIncludes)) return streamJson(res, record, oversize.bytes, oversize.declared ?? false);
     const api = /^\/api\/(models|datasets)\/([^/]+\/[^/]+)\/(revision|tree|paths-info)\/(.+)$/.exec(url.pathname);
     if (api) {
       const repo = findRepo(api[1] === "datasets" ? "dataset" : "model", api[2] ?? "", res, req);
@@ -141,7 +183,7 @@ export async function startHubServer(repos: FakeRepo[], options: { treePageSize?
         const slice = entries.slice(page * pageSize, (page + 1) * pageSize);
         const headers: Record<string, string> = {};
         if ((page + 1) * pageSize < entries.length) {
-          const next = new URL(`http://${req.headers.host ?? ""}${url.pathname}${url.search}`);
+          const next = new URL(`${faults.nextPageOrigin ?? `http://${req.headers.host ?? ""}`}${url.pathname}${url.search}`);
           next.searchParams.set("cursor", String(page + 1));
           headers.Link = `<${next.href}>; rel="next"`;
         }
@@ -160,6 +202,10 @@ export async function startHubServer(repos: FakeRepo[], options: { treePageSize?
       const path = (resolve[4] ?? "").split("/").map(decodeURIComponent).join("/");
       const file = repo.commits.get(sha)?.find((f) => f.path === path);
       if (!file) return json(res, 404, { error: "Entry not found" }, { "X-Error-Code": "EntryNotFound" });
+      if (faults.redirectFilesTo) {
+        res.writeHead(302, { Location: `${faults.redirectFilesTo}${url.pathname}`, "X-Repo-Commit": sha });
+        return void res.end();
+      }
       return serveFile(req, res, record, file, sha);
     }
     if (url.pathname === "/api/models") return json(res, 200, []);
@@ -224,8 +270,8 @@ export async function startHubServer(repos: FakeRepo[], options: { treePageSize?
       return;
     }
     const stall = faults.stallAfter;
-    if (stall && stall.path === file.path && !range?.[2]) {
-      const part = body.subarray(0, stall.bytes);
+    if (stall && stall.path === file.path && !range?.[2] && countDown(faults, "stallAfter")) {
+      const part = body.subarray(0, range ? (stall.resumedBytes ?? stall.bytes) : stall.bytes);
       record.bytesSent = part.length;
       stalled.add(res);
       res.write(part);
@@ -261,7 +307,7 @@ function treeEntries(files: StoredFile[]): Array<Record<string, unknown>> {
   }));
 }
 
-function countDown(faults: Faults, key: "fail500" | "dropAfter"): boolean {
+function countDown(faults: Faults, key: "fail500" | "dropAfter" | "stallAfter" | "echoAuthorization" | "retryAfter" | "hangHead"): boolean {
   const fault = faults[key];
   if (!fault) return false;
   const times = fault.times ?? 1;
@@ -273,6 +319,24 @@ function countDown(faults: Faults, key: "fail500" | "dropAfter"): boolean {
 function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   res.writeHead(status, { "Content-Type": "application/json", ...headers });
   res.end(JSON.stringify(body));
+}
+
+/** A JSON array of `bytes` (about), written with backpressure until done or the client goes away. */
+function streamJson(res: ServerResponse, record: RecordedRequest, bytes: number, declared: boolean): void {
+  const chunk = Buffer.from(`${'"x",'.repeat(16383)}"x",`);
+  res.writeHead(200, { "Content-Type": "application/json", ...(declared ? { "Content-Length": String(bytes) } : {}) });
+  const write = (): void => {
+    while (record.bytesSent < bytes - chunk.length) {
+      record.bytesSent += chunk.length;
+      if (!res.write(chunk)) return void res.once("drain", write);
+    }
+    res.end('"end"]');
+  };
+  if (declared) return void res.end("[");
+  record.bytesSent = 1;
+  res.write("[");
+  res.on("close", () => res.removeAllListeners("drain"));
+  write();
 }
 
 function readBody(req: IncomingMessage): Promise<string> {
