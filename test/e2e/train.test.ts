@@ -245,7 +245,8 @@ describe("finetune train: bad input gets a clear message, exit 2, nothing overwr
     expect(first.code, first.stderr).toBe(0);
     const changed = await runCli(["train", join(dir, "recipe.yaml"), "--output", run, "--max-steps", "12", "--set", "train.lr=0.5", "--resume"], env());
     expect(changed.code).toBe(2);
-    expect(changed.stderr).toContain("the recipe differs from the one this run started with");
+    expect(changed.stderr).toContain("this value differs from the recipe the run started with");
+    expect(changed.stderr).toContain("  train.lr: 0.01 → 0.5\n");
     const again = await runCli(["train", join(dir, "recipe.yaml"), "--output", run, "--max-steps", "12", "--overwrite"], env());
     expect(again.code, again.stderr).toBe(0);
   });
