@@ -26,7 +26,7 @@ export async function findResumePoint(output: string, onNotice: (message: string
     entries = await readdir(root);
   } catch (error) {
     if (errnoCode(error) === "ENOENT") return null;
-    throw new UserError(`cannot read ${root} (${errnoCode(error) ?? String(error)}); fix its permissions and resume again.`);
+    throw new UserError(`cannot read ${root} (${errnoCode(error) ?? String(error)}); make it readable and resume again.`);
   }
   const steps = entries.flatMap((entry) => {
     const match = /^step-(\d+)$/.exec(entry);
@@ -73,7 +73,7 @@ export async function inspectCheckpoint(dir: string, step: number): Promise<Insp
     } catch (error) {
       const code = errnoCode(error);
       if (code === "ENOENT") return { ok: false, problem: `${file} is missing` };
-      throw new UserError(`cannot read ${path} (${code ?? String(error)}); fix its permissions and resume again.`);
+      throw new UserError(`cannot read ${path} (${code ?? String(error)}); make it readable (or move that checkpoint folder away) and resume again.`);
     }
     if (actual !== files[file]) return { ok: false, problem: `${file} does not match the sha256 recorded in state.json` };
   }
@@ -115,6 +115,6 @@ async function readOrProblem(path: string): Promise<string | { ok: false; proble
   } catch (error) {
     const code = errnoCode(error);
     if (code === "ENOENT") return { ok: false, problem: "state.json is missing" };
-    throw new UserError(`cannot read ${path} (${code ?? String(error)}); fix its permissions and resume again.`);
+    throw new UserError(`cannot read ${path} (${code ?? String(error)}); make it readable (or move that checkpoint folder away) and resume again.`);
   }
 }

@@ -8,6 +8,6 @@ export async function readRecipeResolved(path: string): Promise<string | null> {
   } catch (error) {
     const code = errnoCode(error);
     if (code === "ENOENT") return null;
-    throw new UserError(`cannot read ${path} (${code ?? String(error)}); fix its permissions and resume again.`);
+    throw new UserError(`cannot read ${path} (${code ?? String(error)}); make it readable and resume again.`);
   }
 }
