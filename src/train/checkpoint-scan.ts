@@ -3,14 +3,16 @@ import { join } from "node:path";
 import { errnoCode, UserError } from "../errors.js";
 import { sha256File } from "../io/hash.js";
 import { openSafetensors } from "../io/safetensors-read.js";
-import { CHECKPOINT_FILES, checkpointDir, checkpointStateSchema, type TrainState } from "./checkpoint.js";
+import { CHECKPOINT_FILES, checkpointDir, checkpointStateSchema, type DataHash, type TrainState } from "./checkpoint.js";
 
-export type Inspection = { ok: true; state: TrainState } | { ok: false; problem: string };
+export type Inspection = { ok: true; state: TrainState; data: DataHash[] } | { ok: false; problem: string };
 
 export interface ResumePoint {
   step: number;
   dir: string;
   state: TrainState;
+  /** The data files the run had trained on up to this checkpoint. */
+  data: DataHash[];
 }
 
 /**
@@ -39,7 +41,7 @@ export async function findResumePoint(output: string, onNotice: (message: string
     const inspection = await inspectCheckpoint(dir, step);
     if (inspection.ok) {
       if (damaged.length > 0) onNotice(`${damaged.join("; ")}. Resuming from the newest intact checkpoint, ${dir}; the damaged one${damaged.length === 1 ? " is" : "s are"} left in place and will be rewritten as training passes ${damaged.length === 1 ? "its step" : "their steps"}.`);
-      return { step, dir, state: inspection.state };
+      return { step, dir, state: inspection.state, data: inspection.data };
     }
     damaged.push(`checkpoint ${dir} is damaged (${inspection.problem})`);
   }
@@ -63,7 +65,7 @@ export async function inspectCheckpoint(dir: string, step: number): Promise<Insp
     const issues = parsed.error.issues.slice(0, 3).map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
     return { ok: false, problem: `state.json is not a checkpoint state of this finetune version (${issues.join("; ")})` };
   }
-  const { files, ...state } = parsed.data;
+  const { files, data, ...state } = parsed.data;
   if (state.step !== step) return { ok: false, problem: `state.json says step ${state.step}, but the folder is step-${step}` };
   for (const file of CHECKPOINT_FILES) {
     const path = join(dir, file);
@@ -78,7 +80,7 @@ export async function inspectCheckpoint(dir: string, step: number): Promise<Insp
     if (actual !== files[file]) return { ok: false, problem: `${file} does not match the sha256 recorded in state.json` };
   }
   const tensors = await finiteTensors(join(dir, "trainer.safetensors"), state.optimizerSteps);
-  return tensors === null ? { ok: true, state } : { ok: false, problem: tensors };
+  return tensors === null ? { ok: true, state, data } : { ok: false, problem: tensors };
 }
 
 /** Null when every tensor of trainer.safetensors parses and is finite and each parameter has its moments; else why not. */

@@ -32,9 +32,19 @@ export const trainStateSchema = z.object({
 });
 export type TrainState = z.infer<typeof trainStateSchema>;
 
-/** state.json: the train state plus the sha256 of every other file, so resume can tell a damaged checkpoint. */
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+
+/** A data file the run trains on: its path as the lock records it (relative to the run, or hub-pinned) and hash. */
+export const dataHashSchema = z.object({ path: z.string(), sha256 });
+export type DataHash = z.infer<typeof dataHashSchema>;
+
+/**
+ * state.json: the train state plus the sha256 of every other file, so resume can tell a damaged checkpoint, and of
+ * the data files trained on, so resume can tell data that changed under the run.
+ */
 export const checkpointStateSchema = trainStateSchema.extend({
-  files: z.record(z.enum(CHECKPOINT_FILES), z.string().regex(/^[0-9a-f]{64}$/)),
+  files: z.record(z.enum(CHECKPOINT_FILES), sha256),
+  data: z.array(dataHashSchema),
 });
 export type CheckpointState = z.infer<typeof checkpointStateSchema>;
 
@@ -44,7 +54,7 @@ export const checkpointDir = (output: string, step: number): string => join(outp
  * Writes checkpoints/step-N atomically (a temp folder renamed into place): the PEFT adapter, the exact
  * trainable tensors and AdamW moments (trainer.safetensors), and state.json with the hash of each file.
  */
-export async function saveCheckpoint(params: { tf: Tf; output: string; lora: LoraSet; optimizer: AdamW; state: TrainState; config: ModelConfig; base: BaseModelInfo }): Promise<string> {
+export async function saveCheckpoint(params: { tf: Tf; output: string; lora: LoraSet; optimizer: AdamW; state: TrainState; data: DataHash[]; config: ModelConfig; base: BaseModelInfo }): Promise<string> {
   const { tf, lora, optimizer, state } = params;
   const final = checkpointDir(params.output, state.step);
   await mkdir(join(params.output, "checkpoints"), { recursive: true });
@@ -63,7 +73,7 @@ export async function saveCheckpoint(params: { tf: Tf; output: string; lora: Lor
     // Hashed from the files as written (after the fsync in the atomic write), so the hash is of what is on disk.
     const files: Record<string, string> = {};
     for (const file of CHECKPOINT_FILES) files[file] = await sha256File(join(temp, file));
-    await writeFileAtomic(join(temp, "state.json"), `${JSON.stringify({ ...state, files }, null, 2)}\n`);
+    await writeFileAtomic(join(temp, "state.json"), `${JSON.stringify({ ...state, files, data: params.data }, null, 2)}\n`);
   });
   return final;
 }

@@ -1,6 +1,7 @@
 import { parse as parseYaml } from "yaml";
 import { UserError } from "../errors.js";
 import type { Recipe } from "../recipe/schema.js";
+import type { DataHash } from "./checkpoint.js";
 import type { ResumePoint } from "./checkpoint-scan.js";
 import { formatDifference, recipeDifferences } from "./recipe-diff.js";
 import { learningRate, warmupSteps } from "./schedule.js";
@@ -16,6 +17,8 @@ export interface ResumeCheck {
   recipe: Recipe;
   resolvedYaml: string;
   point: ResumePoint;
+  /** The data files this invocation read, as the checkpoint records them. */
+  data: DataHash[];
   /** Total steps this invocation plans. */
   totalSteps: number;
   /** Whether the run wrote its final adapter and run.lock.json. */
@@ -63,6 +66,15 @@ export function checkResume(check: ResumeCheck): { notice: string | null } {
     );
   }
 
+  const dataChanges = dataDifferences(point.data, check.data);
+  if (dataChanges.length > 0) {
+    throw new UserError(
+      `--resume: the training data is not what the run trained on up to step ${point.step} (as ${point.dir}/state.json records it):\n` +
+        dataChanges.map((line) => `  ${line}`).join("\n") +
+        `\nA resume continues the same run on the same data. Restore the files, or start a new run on the new data with --output <new folder>.`,
+    );
+  }
+
   if (point.state.stopReason === "early_stopping") {
     throw new UserError(
       `--resume: the run in ${check.runDir} already finished: early stopping ended it at step ${point.step} (${point.dir} is its final checkpoint, adapter/ its result). ` +
@@ -86,6 +98,20 @@ function extensionNotice(recipe: Recipe, done: number, planned: number, totalSte
   const lrAt = (total: number) => learningRate({ step: done + 1, total, warmup: warmupSteps({ total, warmupSteps: t.warmup_steps, warmupRatio: t.warmup_ratio }), peak: t.lr, schedule: t.schedule });
   const schedule = t.schedule === "constant" ? "" : ` From step ${done + 1} the ${t.schedule} schedule is re-planned for ${totalSteps} steps: lr ${lrAt(totalSteps).toExponential(3)} at step ${done + 1} (the ${planned}-step plan would have given ${lrAt(planned).toExponential(3)}), so the result differs from a run planned for ${totalSteps} steps from the start.`;
   return `extending the run from ${planned} to ${totalSteps} steps: steps 1–${done} stay exactly as trained.${schedule}`;
+}
+
+/** What changed between the data files a checkpoint recorded and those read now. */
+function dataDifferences(before: DataHash[], now: DataHash[]): string[] {
+  const old = new Map(before.map((f) => [f.path, f.sha256]));
+  const current = new Map(now.map((f) => [f.path, f.sha256]));
+  const out: string[] = [];
+  for (const [path, sha] of current) {
+    const was = old.get(path);
+    if (was === undefined) out.push(`${path}: new (the run did not read it)`);
+    else if (was !== sha) out.push(`${path}: sha256 ${was.slice(0, 12)}… → ${sha.slice(0, 12)}… (changed)`);
+  }
+  for (const path of old.keys()) if (!current.has(path)) out.push(`${path}: no longer read (the run trained on it)`);
+  return out;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -1,5 +1,5 @@
 import { mkdir, readdir, rm, stat } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { stringify } from "yaml";
 import { forcedBackend, loadBackend } from "../backend/load.js";
 import { wasmHeapBytes } from "../backend/wasm-guard.js";
@@ -101,6 +101,8 @@ export async function runTraining(params: RunTrainingParams): Promise<TrainingRe
   const perStep = recipe.train.batch_size * recipe.train.grad_accum;
   const totalSteps = recipe.train.max_steps ?? Math.max(1, Math.ceil(((recipe.train.epochs ?? 1) * data.trainSequences.length) / perStep));
   const resolvedRecipe = data.resolvedRecipe(output, source.repo === null ? source.dir : null);
+  // Recorded in every checkpoint the way the lock records them, so a resume can tell changed data.
+  const dataHashes = data.files.map((f) => ({ path: f.pinned ?? relative(output, f.path), sha256: f.sha256 }));
   const resolvedYaml = `# The recipe as this run resolved it (defaults filled in, overrides applied).\n${stringify(resolvedRecipe)}`;
   // A resume must continue the same run (or only lengthen it); decided before the model is loaded.
   if (resumePoint) {
@@ -111,6 +113,7 @@ export async function runTraining(params: RunTrainingParams): Promise<TrainingRe
       recipe: resolvedRecipe,
       resolvedYaml,
       point: resumePoint,
+      data: dataHashes,
       totalSteps,
       completed: await stat(join(output, "run.lock.json")).then(() => true, () => false),
       runDir: output,
@@ -189,7 +192,7 @@ export async function runTraining(params: RunTrainingParams): Promise<TrainingRe
           progress.eval(row, improved);
         },
         onCheckpoint: async (state, reason) => {
-          const dir = await saveCheckpoint({ tf, output, lora, optimizer, state, config: model.config, base });
+          const dir = await saveCheckpoint({ tf, output, lora, optimizer, state, data: dataHashes, config: model.config, base });
           if (reason === "interrupt") progress.log(`checkpoint written: ${dir}`);
         },
         onLog: (message) => progress.log(message),

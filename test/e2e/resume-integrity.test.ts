@@ -115,6 +115,21 @@ describe("resume: finished runs, extension, changed recipes", () => {
     expect(shorter.stderr).toContain("  train.max_steps: 12 → 8\n");
   });
 
+  it("data that changed since the checkpoint is refused, naming the file", async () => {
+    const run = copyRun("changed-data", killedAfterStep8);
+    const data = join(dir, "t.jsonl");
+    const before = sha256(data);
+    writeFileSync(data, TEXT.replace("a b c", "z z z"));
+    try {
+      const result = await resume(run);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(`--resume: the training data is not what the run trained on up to step 8 (as ${join(run, "checkpoints", "step-8")}/state.json records it):\n  ../t.jsonl: sha256 ${before.slice(0, 12)}… → ${sha256(data).slice(0, 12)}… (changed)\n`);
+      expect(existsSync(join(run, "adapter"))).toBe(false);
+    } finally {
+      writeFileSync(data, TEXT);
+    }
+  });
+
   it("a missing recipe.resolved.yaml stops resume instead of skipping the same-recipe check", async () => {
     const run = copyRun("no-recipe", (r) => {
       killedAfterStep8(r);
@@ -222,6 +237,21 @@ describe("divergence and corrupt output", () => {
     expect(result.stderr).not.toContain("✓");
     expect(existsSync(join(output, "adapter"))).toBe(false);
     expect(existsSync(join(output, "run.lock.json"))).toBe(false);
+  });
+
+  it("reproduce checks the files its recipe actually reads: a file added under the recipe's glob is refused before training", async () => {
+    const globDir = join(tmp.path, "glob");
+    mkdirSync(join(globDir, "data"), { recursive: true });
+    writeFileSync(join(globDir, "data", "a.jsonl"), TEXT);
+    writeFileSync(join(globDir, "recipe.yaml"), `model: tiny/llama\ndata:\n  train: data/*.jsonl\n  validation: 0\nlora:\n  r: 2\n  target_modules: [q_proj]\ntrain:\n  max_steps: 2\n  max_seq_len: 64\noutput: ${join(globDir, "run")}\n`);
+    const trained = await runCli(["train", join(globDir, "recipe.yaml")], env());
+    expect(trained.code, trained.stderr).toBe(0);
+    writeFileSync(join(globDir, "data", "b.jsonl"), TEXT.replace("a b c", "x y z"));
+    const output = join(globDir, "again");
+    const result = await runCli(["reproduce", join(globDir, "run", "run.lock.json"), "--output", output], env());
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`the data the locked recipe reads is not the data the run trained on (${join(globDir, "run", "run.lock.json")}):\n  ../data/b.jsonl (train) is read by the recipe but not pinned in the lock\n`);
+    expect(existsSync(output)).toBe(false);
   });
 
   it("export refuses a 0-byte or altered adapter (checked against the lock's hash) and writes nothing; a checkpoint exports with its own hash", async () => {

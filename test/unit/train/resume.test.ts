@@ -12,13 +12,16 @@ const recipe = (train: Record<string, unknown>): Recipe =>
 const yaml = (r: Recipe) => `# header\n${stringify(r)}`;
 const state = (step: number, totalSteps: number, stopReason: TrainState["stopReason"] = null): TrainState => ({ step, totalSteps, epoch: 0, index: 0, optimizerSteps: step, bestValLoss: null, evalsWithoutImprovement: 0, elapsed: 1, stopReason });
 
-function check(saved: Recipe | null, now: Recipe, point: { step: number; total: number; stop?: TrainState["stopReason"] }, totalSteps: number, completed = false): ReturnType<typeof checkResume> {
+const DATA = [{ path: "../t.jsonl", sha256: "a".repeat(64) }];
+
+function check(saved: Recipe | null, now: Recipe, point: { step: number; total: number; stop?: TrainState["stopReason"] }, totalSteps: number, completed = false, data = DATA): ReturnType<typeof checkResume> {
   const params: ResumeCheck = {
     savedPath: "/runs/a/recipe.resolved.yaml",
     savedText: saved === null ? null : yaml(saved),
     recipe: now,
     resolvedYaml: yaml(now),
-    point: { step: point.step, dir: `/runs/a/checkpoints/step-${point.step}`, state: state(point.step, point.total, point.stop ?? null) },
+    point: { step: point.step, dir: `/runs/a/checkpoints/step-${point.step}`, state: state(point.step, point.total, point.stop ?? null), data: DATA },
+    data,
     totalSteps,
     completed,
     runDir: "/runs/a",
@@ -56,6 +59,16 @@ describe("checkResume", () => {
     expect(message).toContain("start a new run with them using --output");
   });
 
+  it("refuses data that changed under the run, naming each file", () => {
+    const now = [{ path: "../t.jsonl", sha256: "b".repeat(64) }, { path: "../more.jsonl", sha256: "c".repeat(64) }];
+    expect(failure(() => check(recipe({ max_steps: 12 }), recipe({ max_steps: 12 }), { step: 8, total: 12 }, 12, false, now))).toBe(
+      "--resume: the training data is not what the run trained on up to step 8 (as /runs/a/checkpoints/step-8/state.json records it):\n" +
+        "  ../t.jsonl: sha256 aaaaaaaaaaaa… → bbbbbbbbbbbb… (changed)\n  ../more.jsonl: new (the run did not read it)\n" +
+        "A resume continues the same run on the same data. Restore the files, or start a new run on the new data with --output <new folder>.",
+    );
+    expect(failure(() => check(recipe({ max_steps: 12 }), recipe({ max_steps: 12 }), { step: 8, total: 12 }, 12, false, []))).toContain("  ../t.jsonl: no longer read (the run trained on it)\n");
+  });
+
   it("refuses to shorten a run, naming the length change", () => {
     expect(failure(() => check(recipe({ max_steps: 12 }), recipe({ max_steps: 10 }), { step: 8, total: 12 }, 10))).toContain("this value differs from the recipe the run started with (/runs/a/recipe.resolved.yaml):\n  train.max_steps: 12 → 10\n");
   });
@@ -82,7 +95,7 @@ describe("checkResume", () => {
 
   it("refuses a missing or garbled recipe.resolved.yaml instead of skipping the check", () => {
     expect(failure(() => check(null, recipe({ max_steps: 12 }), { step: 8, total: 12 }, 12))).toContain("/runs/a/recipe.resolved.yaml is missing; it records the recipe the run started with");
-    const garbled: ResumeCheck = { savedPath: "/r.yaml", savedText: "a: [1\nb: {", recipe: recipe({ max_steps: 12 }), resolvedYaml: yaml(recipe({ max_steps: 12 })), point: { step: 8, dir: "/d", state: state(8, 12) }, totalSteps: 12, completed: false, runDir: "/runs/a" };
+    const garbled: ResumeCheck = { savedPath: "/r.yaml", savedText: "a: [1\nb: {", recipe: recipe({ max_steps: 12 }), resolvedYaml: yaml(recipe({ max_steps: 12 })), point: { step: 8, dir: "/d", state: state(8, 12), data: DATA }, data: DATA, totalSteps: 12, completed: false, runDir: "/runs/a" };
     expect(failure(() => checkResume(garbled))).toMatch(/^--resume: \/r\.yaml is not valid YAML \(/);
   });
 });
