@@ -70,6 +70,8 @@ export async function trainLoop(params: TrainParams): Promise<TrainOutcome> {
   state.stopReason = null;
   state.totalSteps = params.totalSteps;
   let lastCheckpoint = params.resume ? params.resume.step : null;
+  // Without a trained token the validation loss is NaN by definition (0/0), which is not divergence.
+  const validationTrained = params.validation.some((s) => s.labels.subarray(1).some((label) => label !== 0));
   let stepsTaken = 0;
   const startedAt = performance.now() - state.elapsed * 1000;
   let lastLoss: number | null = null;
@@ -153,7 +155,7 @@ export async function trainLoop(params: TrainParams): Promise<TrainOutcome> {
     // 5. Evaluate every eval_every steps and at the end; stop early when validation stops improving.
     if (params.validation.length > 0 && (step % config.eval_every === 0 || step === params.totalSteps)) {
       const valLoss = evaluate(tf, model, params.validation, config.batch_size, params.padId, config.packing);
-      assertFiniteValidation(valLoss, { step, lr, weightDecay: config.weight_decay, lastCheckpoint, trainLoss: loss });
+      if (validationTrained) assertFiniteValidation(valLoss, { step, lr, weightDecay: config.weight_decay, lastCheckpoint, trainLoss: loss });
       lastValLoss = valLoss;
       const improved = state.bestValLoss === null || valLoss < state.bestValLoss;
       if (improved) {

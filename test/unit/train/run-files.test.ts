@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadBackend } from "../../../src/backend/load.js";
 import type { Tf } from "../../../src/model/types.js";
-import { nonFiniteTensors } from "../../../src/train/divergence.js";
+import { RuntimeFailure } from "../../../src/errors.js";
+import { assertFiniteValidation, nonFiniteTensors } from "../../../src/train/divergence.js";
 import { readMetrics, trainLosses } from "../../../src/train/metrics.js";
 import { removeStaleTemps } from "../../../src/train/stale-temps.js";
 import { tempDir } from "../../helpers/run-cli.js";
@@ -81,5 +82,22 @@ describe("nonFiniteTensors", () => {
     expect(nonFiniteTensors(tf, tensors)).toEqual(["nan", "inf"]);
     expect(nonFiniteTensors(tf, [])).toEqual([]);
     for (const { tensor } of tensors) tensor.dispose();
+  });
+});
+
+describe("assertFiniteValidation", () => {
+  it("passes a finite loss and stops a NaN one with exit 1, naming the step, losses and the checkpoint kept", () => {
+    const context = { step: 12, lr: 0.01, weightDecay: 0, lastCheckpoint: 8, trainLoss: 2.5 };
+    expect(() => assertFiniteValidation(3.25, context)).not.toThrow();
+    let caught: unknown;
+    try {
+      assertFiniteValidation(Number.NaN, context);
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(RuntimeFailure);
+    expect((caught as Error).message).toBe(
+      "the validation loss became NaN at step 12 (training loss 2.5000, lr 1.000e-2): the model diverged on held-out data. This step was not saved; checkpoints/step-8 is the last good checkpoint and is intact. Start again with a lower train.lr (--overwrite or a new --output).",
+    );
   });
 });
