@@ -1,5 +1,7 @@
+import { readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { UserError } from "../errors.js";
+import { errnoCode, UserError } from "../errors.js";
 import type { Recipe } from "../recipe/schema.js";
 import type { DataHash } from "./checkpoint.js";
 import type { ResumePoint } from "./checkpoint-scan.js";
@@ -24,6 +26,24 @@ export interface ResumeCheck {
   /** Whether the run wrote its final adapter and run.lock.json. */
   completed: boolean;
   runDir: string;
+}
+
+/** `checkResume` for a run folder: reads its recipe.resolved.yaml and whether it finished (run.lock.json). */
+export async function checkRunResume(params: Pick<ResumeCheck, "runDir" | "point" | "recipe" | "resolvedYaml" | "data" | "totalSteps">): Promise<{ notice: string | null }> {
+  const savedPath = join(params.runDir, "recipe.resolved.yaml");
+  const completed = await stat(join(params.runDir, "run.lock.json")).then(() => true, () => false);
+  return checkResume({ ...params, savedPath, savedText: await readRecipeResolved(savedPath), completed });
+}
+
+/** A run's recipe.resolved.yaml, or null when it does not exist; unreadable is an error naming the file. */
+async function readRecipeResolved(path: string): Promise<string | null> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === "ENOENT") return null;
+    throw new UserError(`cannot read ${path} (${code ?? String(error)}); make it readable and resume again.`);
+  }
 }
 
 /**
@@ -88,7 +108,7 @@ export function checkResume(check: ResumeCheck): { notice: string | null } {
         `To train it longer, resume with --max-steps above ${point.step} (or more train.epochs).`,
     );
   }
-  if (!lengthChanged) return { notice: null };
+  if (!lengthChanged || totalSteps === planned) return { notice: null };
   return { notice: extensionNotice(check.recipe, point.step, planned, totalSteps) };
 }
 

@@ -19,8 +19,7 @@ import { loadTokenizer } from "../tokenizer/load.js";
 import { loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
 import { findResumePoint } from "./checkpoint-scan.js";
 import { recentAverage } from "./loss-average.js";
-import { readRecipeResolved } from "./recipe-file.js";
-import { checkResume } from "./resume.js";
+import { checkRunResume } from "./resume.js";
 import { removeStaleTemps } from "./stale-temps.js";
 import { writeRunLock } from "./lock.js";
 import { lossPlotSvg } from "./loss-plot.js";
@@ -106,18 +105,7 @@ export async function runTraining(params: RunTrainingParams): Promise<TrainingRe
   const resolvedYaml = `# The recipe as this run resolved it (defaults filled in, overrides applied).\n${stringify(resolvedRecipe)}`;
   // A resume must continue the same run (or only lengthen it); decided before the model is loaded.
   if (resumePoint) {
-    const savedPath = join(output, "recipe.resolved.yaml");
-    const { notice } = checkResume({
-      savedPath,
-      savedText: await readRecipeResolved(savedPath),
-      recipe: resolvedRecipe,
-      resolvedYaml,
-      point: resumePoint,
-      data: dataHashes,
-      totalSteps,
-      completed: await stat(join(output, "run.lock.json")).then(() => true, () => false),
-      runDir: output,
-    });
+    const { notice } = await checkRunResume({ runDir: output, point: resumePoint, recipe: resolvedRecipe, resolvedYaml, data: dataHashes, totalSteps });
     if (notice) reporter.warn(notice);
   }
 
