@@ -69,11 +69,10 @@ export async function runTraining(params: RunTrainingParams): Promise<TrainingRe
 
   // 1. The output directory: never clobber a run unless asked.
   const output = resolve(recipe.output);
+  // Temp files of a killed finetune process are ours to remove; a folder holding only those counts as empty.
+  const removed = await removeStaleTemps(output);
+  if (removed.length > 0) reporter.info(`removed ${removed.length} temp file${removed.length === 1 ? "" : "s"} left in ${output} by an interrupted finetune process`);
   const existing = await prepareOutput(output);
-  if (existing !== null) {
-    const removed = await removeStaleTemps(output);
-    if (removed.length > 0) reporter.info(`removed ${removed.length} temp file${removed.length === 1 ? "" : "s"} left in ${output} by an interrupted finetune process`);
-  }
   const resumePoint = options.resume ? await findResumePoint(output, (message) => reporter.warn(message)) : null;
   const resumeStep = resumePoint?.step ?? null;
   if (options.resume && resumeStep === null) {

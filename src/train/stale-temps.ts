@@ -1,5 +1,5 @@
-import { readdir, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { readdir, rm, rmdir } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { errnoCode } from "../errors.js";
 
 /** The names `tempSibling` gives: `<name>.tmp-<pid>-<8 hex>`. */
@@ -16,9 +16,9 @@ export async function removeStaleTemps(output: string, isAlive: (pid: number) =>
     let entries: string[];
     try {
       entries = await readdir(dir);
-    } catch (error) {
-      if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR") continue;
-      throw error;
+    } catch {
+      // Absent, not a folder or unreadable: nothing of ours to clean; the output checks report the real problem.
+      continue;
     }
     for (const entry of entries) {
       const match = TEMP_NAME.exec(entry);
@@ -27,6 +27,8 @@ export async function removeStaleTemps(output: string, isAlive: (pid: number) =>
       removed.push(join(dir, entry));
     }
   }
+  // checkpoints/ is created just before the first checkpoint write; if that write was all it held, it goes too.
+  if (removed.some((path) => dirname(path) === join(output, "checkpoints"))) await rmdir(join(output, "checkpoints")).catch(() => undefined);
   return removed;
 }
 

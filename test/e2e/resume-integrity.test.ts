@@ -130,6 +130,16 @@ describe("resume: finished runs, extension, changed recipes", () => {
     }
   });
 
+  it("a folder holding only temp files of a killed finetune process is cleaned and trained into without --overwrite", async () => {
+    const output = join(dir, "only-temps");
+    mkdirSync(join(output, "checkpoints", "step-4.tmp-999999999-0a1b2c3d"), { recursive: true });
+    writeFileSync(join(output, "recipe.resolved.yaml.tmp-999999999-0a1b2c3d"), "");
+    const result = await runCli(["train", join(dir, "recipe.yaml"), "--output", output, "--max-steps", "2"], env());
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toContain(`removed 2 temp files left in ${output} by an interrupted finetune process`);
+    expect(readdirSync(join(output, "checkpoints"))).toEqual(["step-2"]);
+  });
+
   it("a missing recipe.resolved.yaml stops resume instead of skipping the same-recipe check", async () => {
     const run = copyRun("no-recipe", (r) => {
       killedAfterStep8(r);
