@@ -69,9 +69,10 @@ export function checkResume(check: ResumeCheck): { notice: string | null } {
   } catch (error) {
     throw new UserError(`--resume: ${check.savedPath} is not valid YAML (${error instanceof Error ? error.message.split("\n")[0] : String(error)}); restore it, or start a new run with --output.`);
   }
+  if (!isRecord(saved)) throw new UserError(`--resume: ${check.savedPath} does not hold a recipe (a YAML mapping); restore it, or start a new run with --output.`);
   // The output is this run's folder however it was typed.
   const now: unknown = parseYaml(check.resolvedYaml);
-  const differences = recipeDifferences({ ...(isRecord(saved) ? saved : {}), output: null }, { ...(isRecord(now) ? now : {}), output: null });
+  const differences = recipeDifferences({ ...saved, output: null }, { ...(isRecord(now) ? now : {}), output: null });
   const other = differences.filter((d) => !LENGTH_KEYS.has(d.path));
   const lengthChanged = differences.length > other.length;
   const planned = point.state.totalSteps;
