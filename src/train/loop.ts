@@ -115,8 +115,7 @@ export async function trainLoop(params: TrainParams): Promise<TrainOutcome> {
     if (!Number.isFinite(loss)) {
       for (const g of grads.values()) g.dispose();
       throw new RuntimeFailure(
-        `the training loss became ${loss} at step ${step}; nothing from this step was saved and the last checkpoint is intact. ` +
-          `${keptCheckpoint(lastCheckpoint)} Lower train.lr (now ${config.lr}) or check the data and start again (a changed recipe is a new run: --overwrite or a new --output).`,
+        `the training loss became ${loss} at step ${step}; nothing from this step was saved; ${keptCheckpoint(lastCheckpoint)} Lower train.lr (now ${config.lr}) or check the data and start again (a changed recipe is a new run: --overwrite or a new --output).`,
       );
     }
 

@@ -169,6 +169,7 @@ describe("finetune train", () => {
     expect(result.stderr).toMatch(/the training loss became (NaN|Infinity|-Infinity) at step (\d+); nothing from this step was saved/);
     const step = Number(/at step (\d+)/.exec(result.stderr)?.[1]);
     expect(existsSync(join(dir, "run", "checkpoints", `step-${step - 1}`, "state.json"))).toBe(true);
+    expect(result.stderr).toContain(`checkpoints/step-${step - 1} is the last good checkpoint and is intact.`);
   });
 });
 
