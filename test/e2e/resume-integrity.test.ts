@@ -277,6 +277,31 @@ describe("divergence and corrupt output", () => {
       expect(other.stderr).toContain("does not match the sha256 recorded in");
       expect(existsSync(out)).toBe(false);
     }
+    // a checkpoint is checked against the hash its own state.json records
+    const flipped = copyRun("flipped-checkpoint-adapter", (r) => flipByte(join(r, "checkpoints", "step-8", "adapter", "adapter_model.safetensors"), 300));
+    const fromFlipped = await runCli(["export", join(flipped, "checkpoints", "step-8"), "--format", "peft", "--out", out], env());
+    expect(fromFlipped.code).toBe(2);
+    expect(fromFlipped.stderr).toContain(`does not match the sha256 recorded in ${join(flipped, "checkpoints", "step-8", "state.json")}`);
+    expect(existsSync(out)).toBe(false);
+    // an adapter whose lock hash was made to match but which holds NaN is refused on parsing
+    const nan = copyRun("nan-adapter");
+    const weights = join(nan, "adapter", "adapter_model.safetensors");
+    const reader = await openSafetensors(weights);
+    const tensors: TensorToWrite[] = [];
+    for (const [name, entry] of reader.tensors) {
+      const data = await reader.readFloat32(name);
+      if (name.endsWith("lora_B.weight")) data[0] = Number.POSITIVE_INFINITY;
+      tensors.push({ name, dtype: "F32", shape: entry.shape, data });
+    }
+    await reader.close();
+    await writeSafetensors(weights, tensors, { format: "pt" });
+    const lock = JSON.parse(readFileSync(join(nan, "run.lock.json"), "utf8")) as { adapter_sha256: string };
+    lock.adapter_sha256 = sha256(weights);
+    writeFileSync(join(nan, "run.lock.json"), JSON.stringify(lock));
+    const fromNan = await runCli(["export", nan, "--format", "gguf", "--out", out], env());
+    expect(fromNan.code).toBe(2);
+    expect(fromNan.stderr).toMatch(/adapter_model\.safetensors: base_model\.model\.\S+\.lora_B\.weight holds NaN or Infinity; the training diverged/);
+    expect(existsSync(out)).toBe(false);
     const step8 = join(finished, "checkpoints", "step-8");
     const ok = await runCli(["export", step8, "--format", "peft", "--out", out], env());
     expect(ok.code, ok.stderr).toBe(0);
