@@ -29,10 +29,13 @@ export type MetricsRow = TrainRow | EvalRow;
 
 const finite = z.number().finite();
 const step = z.number().int().positive();
-/** What a metrics row must be to be used: anything else in the file (a junk line) is dropped, never passed on to the lock. */
+/**
+ * What a metrics row must be to be used: anything else in the file (a junk line) is dropped, never passed on to the
+ * lock. A perplexity beyond float range was written as null by JSON.stringify and reads back as Infinity.
+ */
 const metricsRowSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("train"), step, loss: finite, lr: finite, grad_norm: finite, tokens: z.number().int().nonnegative(), tokens_per_second: finite, elapsed: finite, peak_memory_mb: finite.optional() }),
-  z.object({ type: z.literal("eval"), step, val_loss: finite, val_perplexity: z.number() }),
+  z.object({ type: z.literal("eval"), step, val_loss: finite, val_perplexity: z.number().nullable().transform((v) => v ?? Number.POSITIVE_INFINITY) }),
 ]);
 
 /** metrics.jsonl: one JSON object per line, appended as the run goes. */

@@ -34,12 +34,14 @@ describe("readMetrics", () => {
         train(2, 99),
         JSON.stringify({ type: "other", step: 3 }),
         train(3, 2),
+        JSON.stringify({ type: "eval", step: 3, val_loss: 800, val_perplexity: Math.exp(800) }),
         '{"type":"train","step":4,"lo',
       ].join("\n"),
     );
     const rows = await readMetrics(path);
     expect(trainLosses(rows)).toEqual([3, 2.5, 2]);
-    expect(rows.map((r) => `${r.type}:${r.step}`)).toEqual(["train:1", "train:2", "eval:2", "train:3"]);
+    expect(rows.map((r) => `${r.type}:${r.step}`)).toEqual(["train:1", "train:2", "eval:2", "train:3", "eval:3"]);
+    expect(rows.at(-1)).toEqual({ type: "eval", step: 3, val_loss: 800, val_perplexity: Number.POSITIVE_INFINITY });
     expect(trainLosses(await readMetrics(path, 2))).toEqual([3, 2.5]);
   });
 });
