@@ -8,6 +8,7 @@ import { resolveToken } from "../hub/token.js";
 import { mergeAdapter } from "../lora/merge.js";
 import { modelCard } from "../lora/model-card.js";
 import { readAdapterConfig } from "../lora/peft-load.js";
+import { verifyAdapter, type AdapterOrigin } from "../lora/verify-adapter.js";
 import { readModelConfig } from "../model/load-model.js";
 import { LOCK_FILE, readRunLock } from "../train/lock.js";
 import { readMetrics } from "../train/metrics.js";
@@ -36,6 +37,9 @@ export async function run(context: CommandContext, args: string[], options: Expo
   const config = await readAdapterConfig(adapterDir);
   const runDir = isRun ? source : dirname(dirname(source));
   const lock = (await exists(join(runDir, LOCK_FILE))) ? await readRunLock(join(runDir, LOCK_FILE)) : null;
+  // What is exported must be what training wrote: hash, parse and finiteness, before anything is pulled or written.
+  const origin: AdapterOrigin = isRun && lock ? { kind: "run", lock, lockPath: join(runDir, LOCK_FILE) } : { kind: "checkpoint", dir: source };
+  const adapterSha256 = await verifyAdapter({ adapterDir, origin, r: config.r });
 
   // The base model, pinned to the adapter's revision.
   const base = config.base_model_name_or_path;
@@ -60,7 +64,7 @@ export async function run(context: CommandContext, args: string[], options: Expo
       const train = last("train");
       const val = last("eval");
       const recipeYaml = await readFile(join(runDir, "recipe.resolved.yaml"), "utf8").catch(() => null);
-      await writeFileAtomic(join(temp, "README.md"), modelCard({ config, lock, recipeYaml, finalLoss: train?.type === "train" ? train.loss : null, finalValLoss: val?.type === "eval" ? val.val_loss : null, source: basename(runDir) }));
+      await writeFileAtomic(join(temp, "README.md"), modelCard({ config, lock, adapterSha256, recipeYaml, finalLoss: train?.type === "train" ? train.loss : null, finalValLoss: val?.type === "eval" ? val.val_loss : null, source: basename(runDir) }));
       files = ["adapter_config.json", "adapter_model.safetensors", "README.md"];
     } else if (options.format === "merged") {
       files = (await mergeAdapter({ baseDir: model.dir, adapterDir, out: temp })).files;

@@ -6,6 +6,7 @@ import { resolveModelSource } from "../hub/model-source.js";
 import { resolveToken } from "../hub/token.js";
 import { recipeSchema } from "../recipe/schema.js";
 import { LOCK_FILE, modelFileHashes, readRunLock, sha256File } from "../train/lock.js";
+import { checkDataAgainstLock } from "../train/lock-data.js";
 import { readMetrics, trainLosses } from "../train/metrics.js";
 import { runTraining } from "../train/run-training.js";
 import { transferProgress } from "../ui/transfer-progress.js";
@@ -56,7 +57,7 @@ export async function run(context: CommandContext, args: string[], options: { ou
   // 3. Train again with the locked recipe; data paths in it are relative to the original run directory.
   const parsed = recipeSchema.safeParse({ ...lock.recipe, model, output });
   if (!parsed.success) throw new UserError(`${lockPath}: its recipe is not valid for this finetune version (${parsed.error.issues[0]?.message ?? ""}).`);
-  const result = await runTraining({ context, recipe: parsed.data, baseDir: runDir, resume: false, overwrite: options.overwrite ?? false, resumeHint: `finetune train ${join(output, "recipe.resolved.yaml")} --resume` });
+  const result = await runTraining({ context, recipe: parsed.data, baseDir: runDir, resume: false, overwrite: options.overwrite ?? false, resumeHint: `finetune train ${join(output, "recipe.resolved.yaml")} --resume`, checkData: (files) => checkDataAgainstLock({ lock, lockPath, runDir, files }) });
 
   // 4. Compare: the adapter bytes on the same backend; the losses on another.
   const sameBackend = result.backend === lock.backend.name && result.matmul === lock.backend.matmul;

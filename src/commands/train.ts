@@ -2,6 +2,7 @@ import { join } from "node:path";
 import type { CommandContext } from "../context.js";
 import { UserError } from "../errors.js";
 import { loadRecipe } from "../recipe/load.js";
+import { averageLabel } from "../train/loss-average.js";
 import { runTraining } from "../train/run-training.js";
 
 interface TrainOptions {
@@ -23,7 +24,9 @@ export async function run(context: CommandContext, args: string[], options: Trai
   const result = await runTraining({ context, recipe, baseDir, resume: options.resume ?? false, overwrite: options.overwrite ?? false, resumeHint });
   context.reporter.result(result, (c) =>
     [
-      `${c.green("✓")} trained ${result.steps} steps${result.stop_reason === "early_stopping" ? " (early stopping)" : ""}: train loss ${result.train_loss?.toFixed(4) ?? "–"}, validation loss ${result.val_loss?.toFixed(4) ?? "–"}`,
+      `${c.green("✓")} trained ${result.steps} steps${result.stop_reason === "early_stopping" ? " (early stopping)" : ""}: ` +
+        `last step loss ${result.last_step_loss?.toFixed(4) ?? "–"}, ${averageLabel(result.avg_loss_steps)} ${result.avg_loss?.toFixed(4) ?? "–"}, ` +
+        `validation loss ${result.val_loss === null ? "–" : `${result.val_loss.toFixed(4)} (step ${result.val_loss_step ?? "?"})`}`,
       `adapter: ${result.adapter}`,
       `loss curve: ${result.output}/loss.svg`,
     ].join("\n"),

@@ -5,7 +5,7 @@ import type { AdapterConfig } from "./peft-load.js";
 import type { RunLock } from "../train/lock.js";
 
 /** README.md for an exported adapter: what it is, where it came from, and how to load it in PEFT, vLLM and llama.cpp. */
-export function modelCard(params: { config: AdapterConfig; lock: RunLock | null; recipeYaml: string | null; finalLoss: number | null; finalValLoss: number | null; source: string }): string {
+export function modelCard(params: { config: AdapterConfig; lock: RunLock | null; adapterSha256: string; recipeYaml: string | null; finalLoss: number | null; finalValLoss: number | null; source: string }): string {
   const { config, lock } = params;
   const named = config.base_model_name_or_path ?? null;
   // A local base is named by its folder's name only, and the code samples say where to put its path.
@@ -29,14 +29,14 @@ export function modelCard(params: { config: AdapterConfig; lock: RunLock | null;
     "| --- | --- |",
     `| base model | \`${base}\`${revision ? ` at commit \`${revision}\`` : " (local folder)"} |`,
     `| LoRA | r=${config.r}, alpha=${config.lora_alpha}${config.use_rslora ? " (rsLoRA)" : ""}, dropout=${config.lora_dropout ?? 0}, modules: ${modules} |`,
-    `| final train loss | ${params.finalLoss?.toFixed(4) ?? "–"} |`,
+    `| last step train loss | ${params.finalLoss?.toFixed(4) ?? "–"} |`,
     `| final validation loss | ${params.finalValLoss?.toFixed(4) ?? "–"} |`,
   ];
   if (lock) {
     lines.push(`| backend | ${lock.backend.name} (tfjs ${lock.backend.tfjs ?? "?"}), finetune ${lock.finetune} |`);
     for (const file of lock.data) lines.push(`| ${file.role} data | \`${file.path}\` — ${file.records} records, sha256 \`${file.sha256}\` |`);
-    lines.push(`| adapter sha256 | \`${lock.adapter_sha256}\` |`);
   }
+  lines.push(`| adapter sha256 | \`${params.adapterSha256}\` |`);
   lines.push(
     "",
     "## Load it",

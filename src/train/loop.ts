@@ -6,6 +6,7 @@ import type { CausalLM, Tf } from "../model/types.js";
 import type { Recipe } from "../recipe/schema.js";
 import { nextSequences, toMicroBatch, type DataCursor, type MicroBatch } from "./batches.js";
 import type { TrainState } from "./checkpoint.js";
+import { assertFiniteAfterStep, assertFiniteValidation, keptCheckpoint } from "./divergence.js";
 import { weightedLmLoss } from "./loss.js";
 import type { EvalRow, TrainRow } from "./metrics.js";
 import { ADAMW_DEFAULTS, AdamW } from "./optimizer.js";
@@ -15,8 +16,8 @@ import { learningRate, warmupSteps } from "./schedule.js";
 export interface TrainCallbacks {
   onStep(row: TrainRow): Promise<void>;
   onEval(row: EvalRow, improved: boolean): Promise<void>;
-  /** Write a resumable checkpoint of the current state. */
-  onCheckpoint(state: TrainState, reason: "periodic" | "interrupt"): Promise<void>;
+  /** Write a resumable checkpoint of the current state; "final" is the run's last state, with its stop reason. */
+  onCheckpoint(state: TrainState, reason: "periodic" | "interrupt" | "final"): Promise<void>;
   onLog(message: string): void;
 }
 
@@ -62,8 +63,16 @@ export async function trainLoop(params: TrainParams): Promise<TrainOutcome> {
     bestValLoss: null,
     evalsWithoutImprovement: 0,
     elapsed: 0,
+    stopReason: null,
   };
+  // A finished run's final checkpoint carries its stop reason; resuming it (to extend it) is under way again.
+  const resumedFinished = state.stopReason !== null;
+  state.stopReason = null;
   state.totalSteps = params.totalSteps;
+  let lastCheckpoint = params.resume ? params.resume.step : null;
+  // Without a trained token the validation loss is NaN by definition (0/0), which is not divergence.
+  const validationTrained = params.validation.some((s) => s.labels.subarray(1).some((label) => label !== 0));
+  let stepsTaken = 0;
   const startedAt = performance.now() - state.elapsed * 1000;
   let lastLoss: number | null = null;
   let lastValLoss: number | null = state.bestValLoss;
@@ -106,8 +115,7 @@ export async function trainLoop(params: TrainParams): Promise<TrainOutcome> {
     if (!Number.isFinite(loss)) {
       for (const g of grads.values()) g.dispose();
       throw new RuntimeFailure(
-        `the training loss became ${loss} at step ${step}; nothing from this step was saved and the last checkpoint is intact. ` +
-          `Lower train.lr (now ${config.lr}) or check the data, then run again (--resume continues from the last checkpoint).`,
+        `the training loss became ${loss} at step ${step}; nothing from this step was saved; ${keptCheckpoint(lastCheckpoint)} Lower train.lr (now ${config.lr}) or check the data and start again (a changed recipe is a new run: --overwrite or a new --output).`,
       );
     }
 
@@ -116,8 +124,8 @@ export async function trainLoop(params: TrainParams): Promise<TrainOutcome> {
     if (!Number.isFinite(gradNorm)) {
       for (const g of grads.values()) g.dispose();
       throw new RuntimeFailure(
-        `the gradient norm became ${gradNorm} at step ${step} (loss ${loss}); nothing from this step was applied or saved and the last checkpoint is intact. ` +
-          `Lower train.lr (now ${config.lr}) or keep train.max_grad_norm set, then run again (--resume continues from the last checkpoint).`,
+        `the gradient norm became ${gradNorm} at step ${step} (loss ${loss}); nothing from this step was applied or saved; ${keptCheckpoint(lastCheckpoint)} ` +
+          `Lower train.lr (now ${config.lr}) or keep train.max_grad_norm set, and start again (a changed recipe is a new run: --overwrite or a new --output).`,
       );
     }
     if (config.max_grad_norm !== null && gradNorm > config.max_grad_norm) {
@@ -129,6 +137,7 @@ export async function trainLoop(params: TrainParams): Promise<TrainOutcome> {
     }
     optimizer.step(variables, grads, lr);
     for (const g of grads.values()) g.dispose();
+    assertFiniteAfterStep(tf, variables, optimizer, { step, lr, weightDecay: config.weight_decay, lastCheckpoint });
 
     // 4. Advance the state and log.
     state.step = step;
@@ -137,6 +146,7 @@ export async function trainLoop(params: TrainParams): Promise<TrainOutcome> {
     state.optimizerSteps = optimizer.t;
     state.elapsed = (performance.now() - startedAt) / 1000;
     lastLoss = loss;
+    stepsTaken += 1;
     const seconds = (performance.now() - stepStarted) / 1000;
     const inputTokens = micro.reduce((n, m) => n + m.inputTokens, 0);
     await callbacks.onStep({ type: "train", step, loss, lr, grad_norm: gradNorm, tokens: trainedTokens, tokens_per_second: inputTokens / Math.max(seconds, 1e-9), elapsed: state.elapsed });
@@ -144,6 +154,7 @@ export async function trainLoop(params: TrainParams): Promise<TrainOutcome> {
     // 5. Evaluate every eval_every steps and at the end; stop early when validation stops improving.
     if (params.validation.length > 0 && (step % config.eval_every === 0 || step === params.totalSteps)) {
       const valLoss = evaluate(tf, model, params.validation, config.batch_size, params.padId, config.packing);
+      if (validationTrained) assertFiniteValidation(valLoss, { step, lr, weightDecay: config.weight_decay, lastCheckpoint, trainLoss: loss });
       lastValLoss = valLoss;
       const improved = state.bestValLoss === null || valLoss < state.bestValLoss;
       if (improved) {
@@ -165,8 +176,14 @@ export async function trainLoop(params: TrainParams): Promise<TrainOutcome> {
       await callbacks.onCheckpoint(state, "interrupt");
       throw new Interrupted(`interrupted at step ${step}`);
     }
-    if (step % config.save_every === 0 && step < params.totalSteps) await callbacks.onCheckpoint(state, "periodic");
+    if (step % config.save_every === 0 && step < params.totalSteps) {
+      await callbacks.onCheckpoint(state, "periodic");
+      lastCheckpoint = step;
+    }
   }
+  // 7. The final state is kept as a checkpoint, so a finished run can be extended exactly from where it ended.
+  state.stopReason = stopReason;
+  if (stepsTaken > 0 || !resumedFinished) await callbacks.onCheckpoint(state, "final");
   return { state, lastLoss, lastValLoss, stopReason };
 }
 

@@ -1,5 +1,6 @@
 import { appendFile, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { z } from "zod";
 import { writeFileAtomic } from "../io/atomic.js";
 
 export interface TrainRow {
@@ -26,6 +27,17 @@ export interface EvalRow {
 
 export type MetricsRow = TrainRow | EvalRow;
 
+const finite = z.number().finite();
+const step = z.number().int().positive();
+/**
+ * What a metrics row must be to be used: anything else in the file (a junk line) is dropped, never passed on to the
+ * lock. A perplexity beyond float range was written as null by JSON.stringify and reads back as Infinity.
+ */
+const metricsRowSchema = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("train"), step, loss: finite, lr: finite, grad_norm: finite, tokens: z.number().int().nonnegative(), tokens_per_second: finite, elapsed: finite, peak_memory_mb: finite.optional() }),
+  z.object({ type: z.literal("eval"), step, val_loss: finite, val_perplexity: z.number().nullable().transform((v) => v ?? Number.POSITIVE_INFINITY) }),
+]);
+
 /** metrics.jsonl: one JSON object per line, appended as the run goes. */
 export class MetricsFile {
   readonly path: string;
@@ -47,18 +59,28 @@ export class MetricsFile {
   }
 }
 
-/** The rows of a metrics.jsonl up to a step, without changing the file; a line cut by a crash is skipped. */
+/**
+ * The rows of a metrics.jsonl up to a step, without changing the file. Only well-formed rows count, and per type
+ * only rows whose step follows the previous one: a line cut by a crash, a junk line or a repeated step is skipped.
+ */
 export async function readMetrics(path: string, upToStep = Number.MAX_SAFE_INTEGER): Promise<MetricsRow[]> {
   const text = await readFile(path, "utf8").catch(() => "");
   const rows: MetricsRow[] = [];
+  const lastStep = { train: 0, eval: 0 };
   for (const line of text.split("\n")) {
     if (line.trim() === "") continue;
+    let json: unknown;
     try {
-      const row = JSON.parse(line) as MetricsRow;
-      if (row.step <= upToStep) rows.push(row);
+      json = JSON.parse(line);
     } catch {
-      // skipped
+      continue;
     }
+    const parsed = metricsRowSchema.safeParse(json);
+    if (!parsed.success) continue;
+    const row = parsed.data;
+    if (row.step > upToStep || row.step <= lastStep[row.type]) continue;
+    lastStep[row.type] = row.step;
+    rows.push(row);
   }
   return rows;
 }

@@ -1,13 +1,12 @@
-import { mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
-import { join, resolve } from "node:path";
-import { parse as parseYaml, stringify } from "yaml";
+import { mkdir, readdir, rm, stat } from "node:fs/promises";
+import { join, relative, resolve } from "node:path";
+import { stringify } from "yaml";
 import { forcedBackend, loadBackend } from "../backend/load.js";
 import { wasmHeapBytes } from "../backend/wasm-guard.js";
 import type { CommandContext } from "../context.js";
 import type { Recipe } from "../recipe/schema.js";
-import { prepareData } from "../data/prepare.js";
+import { prepareData, type DataFile } from "../data/prepare.js";
 import { errnoCode, Interrupted, UserError } from "../errors.js";
-import { parseYamlText } from "../recipe/load.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { replaceDirAtomic } from "../io/replace-dir.js";
 import { resolveModelSource } from "../hub/model-source.js";
@@ -17,12 +16,16 @@ import { savePeftAdapter, type BaseModelInfo } from "../lora/peft-save.js";
 import { loadModel, readModelConfig } from "../model/load-model.js";
 import { checkMemoryBudget } from "./memory-check.js";
 import { loadTokenizer } from "../tokenizer/load.js";
-import { loadCheckpoint, newestCheckpoint, saveCheckpoint } from "./checkpoint.js";
+import { loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
+import { findResumePoint } from "./checkpoint-scan.js";
+import { recentAverage } from "./loss-average.js";
+import { checkRunResume } from "./resume.js";
+import { removeStaleTemps } from "./stale-temps.js";
 import { writeRunLock } from "./lock.js";
 import { lossPlotSvg } from "./loss-plot.js";
 import { modelName } from "../model/model-name.js";
 import { createOptimizer, trainLoop } from "./loop.js";
-import { MetricsFile } from "./metrics.js";
+import { MetricsFile, trainLosses } from "./metrics.js";
 import { trainProgress } from "../ui/train-progress.js";
 import { transferProgress } from "../ui/transfer-progress.js";
 
@@ -35,14 +38,21 @@ export interface RunTrainingParams {
   overwrite: boolean;
   /** The command that resumes this run, for the interrupt message. */
   resumeHint: string;
+  /** Called with the data files as read and hashed, before training (reproduce checks them against its lock). */
+  checkData?: ((files: DataFile[]) => void) | undefined;
 }
 
 export interface TrainingResult {
   output: string;
   steps: number;
   stop_reason: "max_steps" | "early_stopping";
-  train_loss: number | null;
+  /** The loss of the run's last step, and the mean over its last `avg_loss_steps` steps (what the live line shows). */
+  last_step_loss: number | null;
+  avg_loss: number | null;
+  avg_loss_steps: number;
+  /** The last validation loss and its step. */
   val_loss: number | null;
+  val_loss_step: number | null;
   adapter: string;
   adapter_sha256: string;
   backend: string;
@@ -60,8 +70,12 @@ export async function runTraining(params: RunTrainingParams): Promise<TrainingRe
 
   // 1. The output directory: never clobber a run unless asked.
   const output = resolve(recipe.output);
+  // Temp files of a killed finetune process are ours to remove; a folder holding only those counts as empty.
+  const removed = await removeStaleTemps(output);
+  if (removed.length > 0) reporter.info(`removed ${removed.length} temp file${removed.length === 1 ? "" : "s"} left in ${output} by an interrupted finetune process`);
   const existing = await prepareOutput(output);
-  const resumeStep = options.resume ? await newestCheckpoint(output) : null;
+  const resumePoint = options.resume ? await findResumePoint(output, (message) => reporter.warn(message)) : null;
+  const resumeStep = resumePoint?.step ?? null;
   if (options.resume && resumeStep === null) {
     throw new UserError(`--resume: ${output} has no checkpoint to resume from${existing === null ? " (it does not exist)" : ""}; run without --resume to start.`);
   }
@@ -83,6 +97,18 @@ export async function runTraining(params: RunTrainingParams): Promise<TrainingRe
   if (data.truncated > 0) reporter.warn(`${data.truncated} example${data.truncated === 1 ? " was" : "s were"} longer than train.max_seq_len (${recipe.train.max_seq_len}) and truncated`);
   if (data.untrained > 0) reporter.warn(`${data.untrained} example${data.untrained === 1 ? "" : "s"} had nothing left to train on after truncation and ${data.untrained === 1 ? "was" : "were"} dropped; raise train.max_seq_len to keep ${data.untrained === 1 ? "it" : "them"}`);
   for (const warning of data.warnings) reporter.warn(warning);
+  params.checkData?.(data.files);
+  const perStep = recipe.train.batch_size * recipe.train.grad_accum;
+  const totalSteps = recipe.train.max_steps ?? Math.max(1, Math.ceil(((recipe.train.epochs ?? 1) * data.trainSequences.length) / perStep));
+  const resolvedRecipe = data.resolvedRecipe(output, source.repo === null ? source.dir : null);
+  // Recorded in every checkpoint the way the lock records them, so a resume can tell changed data.
+  const dataHashes = data.files.map((f) => ({ path: f.pinned ?? relative(output, f.path), sha256: f.sha256 }));
+  const resolvedYaml = `# The recipe as this run resolved it (defaults filled in, overrides applied).\n${stringify(resolvedRecipe)}`;
+  // A resume must continue the same run (or only lengthen it); decided before the model is loaded.
+  if (resumePoint) {
+    const { notice } = await checkRunResume({ runDir: output, point: resumePoint, recipe: resolvedRecipe, resolvedYaml, data: dataHashes, totalSteps });
+    if (notice) reporter.warn(notice);
+  }
 
   // 3. Backend and model; max_seq_len must fit the model's context.
   const backend = await loadBackend({ forced: forcedBackend(context.globals.backend, context.env) });
@@ -106,8 +132,6 @@ export async function runTraining(params: RunTrainingParams): Promise<TrainingRe
   });
   const base: BaseModelInfo = { nameOrPath: source.repo ?? source.dir, revision: source.sha };
   const optimizer = createOptimizer(tf, recipe.train.weight_decay);
-  const perStep = recipe.train.batch_size * recipe.train.grad_accum;
-  const totalSteps = recipe.train.max_steps ?? Math.max(1, Math.ceil(((recipe.train.epochs ?? 1) * data.trainSequences.length) / perStep));
   reporter.info(`model: ${base.nameOrPath}${base.revision ? `@${base.revision.slice(0, 12)}` : ""} on ${backend.label} · LoRA r=${recipe.lora.r} on ${lora.targetModules.join(", ")} (${lora.adapters.length} modules) · ${totalSteps} steps`);
 
   if (backend.matmul) reporter.info(`matmul: ${backend.matmul.path} — ${backend.matmul.reason}`);
@@ -116,14 +140,11 @@ export async function runTraining(params: RunTrainingParams): Promise<TrainingRe
   if (options.overwrite && existing && existing.length > 0) await rm(output, { recursive: true, force: true });
   await mkdir(output, { recursive: true });
   const metrics = new MetricsFile(output);
-  const resolvedRecipe = data.resolvedRecipe(output, source.repo === null ? source.dir : null);
-  const resolvedYaml = `# The recipe as this run resolved it (defaults filled in, overrides applied).\n${stringify(resolvedRecipe)}`;
   let resumeState = null;
-  if (resumeStep !== null) {
-    await checkSameRecipe(join(output, "recipe.resolved.yaml"), resolvedYaml);
-    resumeState = await loadCheckpoint({ tf, output, step: resumeStep, lora, optimizer });
-    await metrics.restore(resumeStep);
-    reporter.info(`resuming from step ${resumeStep} (checkpoints/step-${resumeStep})`);
+  if (resumePoint !== null) {
+    resumeState = await loadCheckpoint({ tf, dir: resumePoint.dir, state: resumePoint.state, lora, optimizer });
+    await metrics.restore(resumePoint.step);
+    reporter.info(`resuming from step ${resumePoint.step} (checkpoints/step-${resumePoint.step})`);
   } else {
     await writeFileAtomic(join(output, "metrics.jsonl"), "");
   }
@@ -131,7 +152,7 @@ export async function runTraining(params: RunTrainingParams): Promise<TrainingRe
   const plot = () => writeFileAtomic(join(output, "loss.svg"), lossPlotSvg(metrics.rows, `${modelName(base.nameOrPath)} · LoRA r=${recipe.lora.r}`));
 
   // 5. Train.
-  const progress = trainProgress(reporter, { totalSteps, startStep: resumeStep ?? 0 });
+  const progress = trainProgress(reporter, { totalSteps, startStep: resumeStep ?? 0, history: trainLosses(metrics.rows) });
   progress.start();
   let outcome;
   try {
@@ -160,7 +181,7 @@ export async function runTraining(params: RunTrainingParams): Promise<TrainingRe
           progress.eval(row, improved);
         },
         onCheckpoint: async (state, reason) => {
-          const dir = await saveCheckpoint({ tf, output, lora, optimizer, state, config: model.config, base });
+          const dir = await saveCheckpoint({ tf, output, lora, optimizer, state, data: dataHashes, config: model.config, base });
           if (reason === "interrupt") progress.log(`checkpoint written: ${dir}`);
         },
         onLog: (message) => progress.log(message),
@@ -198,8 +219,7 @@ export async function runTraining(params: RunTrainingParams): Promise<TrainingRe
     output,
     steps: outcome.state.step,
     stop_reason: outcome.stopReason,
-    train_loss: outcome.lastLoss,
-    val_loss: outcome.lastValLoss,
+    ...lossSummary(metrics.rows),
     adapter: adapterDir,
     adapter_sha256: lock.adapter_sha256,
     backend: backend.label,
@@ -222,23 +242,16 @@ async function prepareOutput(output: string): Promise<string[] | null> {
   }
 }
 
-/** A resumed run must continue the same recipe (same data, lr, seed, steps…), or the result is not that run. */
-async function checkSameRecipe(path: string, resolvedYaml: string): Promise<void> {
-  const saved = await readFile(path, "utf8").catch(() => null);
-  if (saved === null || saved === resolvedYaml) return;
-  let before: string;
-  try {
-    before = JSON.stringify(parseYamlText(saved, path));
-  } catch (error) {
-    // A damaged record of the run's recipe must not crash --resume, nor be skipped silently.
-    if (error instanceof UserError) throw new UserError(`--resume: ${error.message.replace(/\.$/, "")}; it records the recipe this run started with — restore it, or start a new run with --output.`);
-    throw error;
-  }
-  const now = JSON.stringify(parseYaml(resolvedYaml));
-  if (before !== now) {
-    throw new UserError(
-      `--resume: the recipe differs from the one this run started with (${path}); resume with that recipe — ` +
-        `\`finetune train ${path} --resume\` — or start a new run with --output.`,
-    );
-  }
+/** The losses the summary reports, from the run's metrics (a resumed run's restored steps included). */
+function lossSummary(rows: MetricsFile["rows"]): Pick<TrainingResult, "last_step_loss" | "avg_loss" | "avg_loss_steps" | "val_loss" | "val_loss_step"> {
+  const losses = trainLosses(rows);
+  const average = recentAverage(losses);
+  const lastEval = rows.filter((row) => row.type === "eval").at(-1);
+  return {
+    last_step_loss: losses.at(-1) ?? null,
+    avg_loss: average?.value ?? null,
+    avg_loss_steps: average?.steps ?? 0,
+    val_loss: lastEval?.type === "eval" ? lastEval.val_loss : null,
+    val_loss_step: lastEval?.step ?? null,
+  };
 }

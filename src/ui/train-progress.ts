@@ -1,16 +1,19 @@
 import ora, { type Ora } from "ora";
+import { averageLabel, recentAverage } from "../train/loss-average.js";
 import type { EvalRow, TrainRow } from "../train/metrics.js";
 import { formatDuration } from "./format.js";
 import type { Reporter } from "./reporter.js";
 
 /**
- * Training progress: a live line on a TTY (step/total, smoothed loss, lr, tokens/s, ETA), a plain line every few
- * steps in CI and pipes, and one JSON object per event with --json.
+ * Training progress: a live line on a TTY (step/total, the loss averaged over recent steps, lr, tokens/s, ETA), a
+ * plain line every few steps in CI and pipes, and one JSON object per event with --json (`loss` is that step's
+ * loss, `avg_loss` the same average the line shows).
  */
-export function trainProgress(reporter: Reporter, params: { totalSteps: number; startStep: number; plainEverySteps?: number; plainEveryMs?: number }) {
+export function trainProgress(reporter: Reporter, params: { totalSteps: number; startStep: number; history?: number[]; plainEverySteps?: number; plainEveryMs?: number }) {
   const everySteps = params.plainEverySteps ?? Math.max(1, Math.round(params.totalSteps / 20));
   const everyMs = params.plainEveryMs ?? 15_000;
-  let smoothed: number | null = null;
+  // Resumed runs average over the restored steps too, so the line does not jump at a resume.
+  const losses = [...(params.history ?? [])];
   let lastPlain = 0;
   let spinner: Ora | null = null;
   const started = performance.now();
@@ -20,7 +23,8 @@ export function trainProgress(reporter: Reporter, params: { totalSteps: number; 
     const done = row.step - params.startStep;
     const perStep = (performance.now() - started) / 1000 / Math.max(1, done);
     const eta = perStep * (params.totalSteps - row.step);
-    return `step ${row.step}/${params.totalSteps} · loss ${(smoothed ?? row.loss).toFixed(4)} · lr ${row.lr.toExponential(2)} · ${Math.round(row.tokens_per_second)} tok/s · ETA ${formatDuration(eta)}`;
+    const avg = recentAverage(losses) ?? { value: row.loss, steps: 1 };
+    return `step ${row.step}/${params.totalSteps} · ${averageLabel(avg.steps)} ${avg.value.toFixed(4)} · lr ${row.lr.toExponential(2)} · ${Math.round(row.tokens_per_second)} tok/s · ETA ${formatDuration(eta)}`;
   };
 
   return {
@@ -28,8 +32,11 @@ export function trainProgress(reporter: Reporter, params: { totalSteps: number; 
       if (reporter.interactive) spinner = ora({ text: `step ${params.startStep}/${params.totalSteps}`, stream: reporter.stderr }).start();
     },
     step(row: TrainRow): void {
-      smoothed = smoothed === null ? row.loss : 0.9 * smoothed + 0.1 * row.loss;
-      if (reporter.json) return reporter.event("train", { ...row });
+      losses.push(row.loss);
+      if (reporter.json) {
+        const avg = recentAverage(losses);
+        return reporter.event("train", { ...row, avg_loss: avg?.value ?? row.loss, avg_loss_steps: avg?.steps ?? 1 });
+      }
       if (spinner) {
         spinner.text = line(row);
         return;

@@ -169,6 +169,7 @@ describe("finetune train", () => {
     expect(result.stderr).toMatch(/the training loss became (NaN|Infinity|-Infinity) at step (\d+); nothing from this step was saved/);
     const step = Number(/at step (\d+)/.exec(result.stderr)?.[1]);
     expect(existsSync(join(dir, "run", "checkpoints", `step-${step - 1}`, "state.json"))).toBe(true);
+    expect(result.stderr).toContain(`checkpoints/step-${step - 1} is the last good checkpoint and is intact.`);
   });
 });
 
@@ -245,7 +246,8 @@ describe("finetune train: bad input gets a clear message, exit 2, nothing overwr
     expect(first.code, first.stderr).toBe(0);
     const changed = await runCli(["train", join(dir, "recipe.yaml"), "--output", run, "--max-steps", "12", "--set", "train.lr=0.5", "--resume"], env());
     expect(changed.code).toBe(2);
-    expect(changed.stderr).toContain("the recipe differs from the one this run started with");
+    expect(changed.stderr).toContain("this value differs from the recipe the run started with");
+    expect(changed.stderr).toContain("  train.lr: 0.01 → 0.5\n");
     const again = await runCli(["train", join(dir, "recipe.yaml"), "--output", run, "--max-steps", "12", "--overwrite"], env());
     expect(again.code, again.stderr).toBe(0);
     // A damaged record of the run's recipe (garbage, or an alias bomb) is an exit-2 error naming it, never a crash.
