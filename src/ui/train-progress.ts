@@ -1,7 +1,8 @@
-import ora, { type Ora } from "ora";
+import type { Ora } from "ora";
 import type { EvalRow, TrainRow } from "../train/metrics.js";
 import { formatDuration } from "./format.js";
 import type { Reporter } from "./reporter.js";
+import { startSpinner } from "./spinner.js";
 
 /**
  * Training progress: a live line on a TTY (step/total, smoothed loss, lr, tokens/s, ETA), a plain line every few
@@ -25,7 +26,7 @@ export function trainProgress(reporter: Reporter, params: { totalSteps: number; 
 
   return {
     start(): void {
-      if (reporter.interactive) spinner = ora({ text: `step ${params.startStep}/${params.totalSteps}`, stream: reporter.stderr }).start();
+      if (reporter.interactive) spinner = startSpinner(`step ${params.startStep}/${params.totalSteps}`, reporter.stderr);
     },
     step(row: TrainRow): void {
       smoothed = smoothed === null ? row.loss : 0.9 * smoothed + 0.1 * row.loss;
@@ -49,6 +50,10 @@ export function trainProgress(reporter: Reporter, params: { totalSteps: number; 
       spinner?.clear();
       reporter.info(message);
       spinner?.render();
+    },
+    /** The first stop request: what happens now, and how to stop harder. */
+    stopping(cause: string): void {
+      this.log(`${cause}: finishing this step, then writing a checkpoint; press Ctrl-C again to stop at once (losing the steps since the last checkpoint)`);
     },
     stop(): void {
       spinner?.stop();
