@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BIN, cleanEnv, collect, runCli, startCli, tempDir, type CliResult } from "../helpers/run-cli.js";
 import { writeTinyCheckpoint } from "../helpers/tiny-checkpoint.js";
+import { inspectRunDir } from "../../src/train/run-dir.js";
 
 /**
  * Attacks on a running `finetune train`: Ctrl-C in a real pseudo-terminal (not only kill -INT), SIGTERM, SIGHUP and
@@ -51,8 +52,12 @@ async function waitFor(what: string, done: () => boolean, child?: ChildProcess):
   }
 }
 
-/** The run is resumable: every checkpoint folder is complete, no temp folder or lock is left, and the newest is N. */
-function expectCleanRun(run: string, newest: number | null): void {
+/**
+ * The run is resumable: every checkpoint folder is complete, no temp folder or lock is left, and the newest is N.
+ * And it holds nothing --overwrite would call foreign: a file finetune writes must be in RUN_LAYOUT.
+ */
+async function expectCleanRun(run: string, newest: number | null): Promise<void> {
+  expect((await inspectRunDir(run)).foreign).toEqual([]);
   const folders = existsSync(join(run, "checkpoints")) ? readdirSync(join(run, "checkpoints")) : [];
   expect(folders.filter((n) => !/^step-\d+$/.test(n))).toEqual([]);
   for (const folder of folders) {
@@ -99,7 +104,7 @@ describe("finetune train: every way of stopping it leaves a resumable run", () =
     expect(output).toContain(`a checkpoint was written to ${run}/checkpoints/step-${step}. Resume with: finetune train ${run}/recipe.resolved.yaml --resume`);
     expect(code).toBe(130);
     expect(trainRows(run)).toBe(step);
-    expectCleanRun(run, step);
+    await expectCleanRun(run, step);
   });
 
   it("a second Ctrl-C in the terminal stops at once; the resume command then continues from the last good checkpoint", async (ctx) => {
@@ -147,7 +152,7 @@ describe("finetune train: every way of stopping it leaves a resumable run", () =
     };
     await waitFor("the trainer to exit after its terminal closed", () => !alive());
     const rows = trainRows(run);
-    expectCleanRun(run, rows);
+    await expectCleanRun(run, rows);
   });
 
   it.each(["SIGTERM", "SIGHUP"] as const)("%s finishes the step and writes a checkpoint like Ctrl-C", async (signal) => {
@@ -161,7 +166,7 @@ describe("finetune train: every way of stopping it leaves a resumable run", () =
     const cause = signal === "SIGTERM" ? "SIGTERM" : "SIGHUP (the terminal was closed)";
     const step = Number(new RegExp(`interrupted at step (\\d+) by ${cause.replace(/[()]/g, "\\$&")}; a checkpoint was written`).exec(result.stderr)?.[1]);
     expect(step).toBeGreaterThanOrEqual(10);
-    expectCleanRun(run, step);
+    await expectCleanRun(run, step);
   });
 
   it("a second signal while the checkpoint is being written waits for it: the run keeps every checkpoint whole", async () => {
@@ -188,7 +193,7 @@ describe("finetune train: every way of stopping it leaves a resumable run", () =
     expect(result.code, result.stderr).toBe(130);
     expect(result.stderr).toContain("still writing the checkpoint; finetune stops as soon as that is complete");
     const step = Number(/interrupted at step (\d+) by /.exec(result.stderr)?.[1]);
-    expectCleanRun(run, step);
+    await expectCleanRun(run, step);
   });
 
   it("a closed stdout (`--json train | head -2`) ends the run cleanly with a checkpoint; --resume continues it", async () => {
@@ -212,11 +217,14 @@ describe("finetune train: every way of stopping it leaves a resumable run", () =
     expect(stderr).not.toMatch(/\n\s+at /);
     const step = Number(/interrupted at step (\d+) by a closed stdout \(EPIPE\); a checkpoint was written to /.exec(stderr)?.[1]);
     expect(code, stderr).toBe(130);
-    expectCleanRun(run, step);
+    await expectCleanRun(run, step);
     const resumed = await runCli(["train", file, "--resume"], env());
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(resumed.stderr).toContain(`resuming from step ${step} `);
     expect(trainRows(run)).toBe(300);
+    // The finished run (adapter/, run.lock.json, loss.svg) is all ours too.
+    expect(readdirSync(run)).toEqual(expect.arrayContaining(["adapter", "run.lock.json", "loss.svg", ".finetune-run"]));
+    await expectCleanRun(run, step);
   });
 
   it("a run killed before its first checkpoint is started again by a plain rerun (no --overwrite needed)", async () => {
@@ -253,7 +261,7 @@ describe("finetune train: every way of stopping it leaves a resumable run", () =
     // One writer: one row per step, in order.
     const steps = readFileSync(join(run, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { step: number }).step);
     expect(steps).toEqual(Array.from({ length: step }, (_, i) => i + 1));
-    expectCleanRun(run, step);
+    await expectCleanRun(run, step);
   });
 
   it("--overwrite refuses a project folder that merely contains checkpoints/ and adapter/, and deletes nothing", async () => {
