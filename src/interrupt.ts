@@ -34,9 +34,10 @@ export interface InterruptHandlersParams {
  * Signal handling for the whole process (signals are process-wide, so this is one object).
  *
  * 1st SIGINT/SIGTERM/SIGHUP: abort the command's signal; the command stops at its next safe point (training finishes
- * the step and writes a checkpoint). Our listeners stay registered until then: with no listener left, a library's
- * signal-exit handler (ora's cursor restore) re-raises the signal and the process dies without its checkpoint.
- * 2nd signal: the listeners are gone by then, so the default action ends the process at once, even in the middle of
+ * the step and writes a checkpoint). Our listener is removed only after every listener of this signal has run: a
+ * library's signal-exit handler (ora's cursor restore loads one) re-raises the signal when it finds itself alone,
+ * which killed Ctrl-C'd runs before their checkpoint.
+ * 2nd signal: our listeners are gone by then, so the default action ends the process at once, even in the middle of
  * a long synchronous training step. The exception is uninterruptible work (`uninterruptible`): while a checkpoint is
  * being written our listeners are back, and a further signal only waits for the write, so the run is always left
  * with the new checkpoint or the previous one, never only a temp folder.
@@ -58,7 +59,8 @@ export class InterruptHandlers {
     const name = SIGNALS.find((s) => s === signal) ?? "SIGINT";
     if (!this.controller.signal.aborted) this.controller.abort(new StopRequested(CAUSE[name]));
     else if (this.busy.length > 0) this.onBusy?.(name, this.busy[this.busy.length - 1] ?? "");
-    this.settle();
+    // After the other listeners of this emit (see above), but before any synchronous work resumes.
+    queueMicrotask(() => this.settle());
   };
 
   install(): this {
