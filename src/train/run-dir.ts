@@ -114,14 +114,17 @@ export async function claimRunDir(params: ClaimRunDirParams): Promise<RunDirClai
   if (!state.locked) decide(output, state, params);
   let created = false;
   if (!state.exists) {
-    await mkdir(output, { recursive: true });
-    await writeMarker(output, params.version);
+    await mkdir(output, { recursive: true }).catch((error: unknown) => {
+      throw unwritable(output, "create", error);
+    });
     created = true;
   }
-  const releaseLock = await acquireRunOwner({ path: join(output, RUN_OWNER_FILE), command: params.command }).catch(async (error: unknown) => {
-    if (created) await removeIfUnused(output);
-    throw error;
-  });
+  const releaseLock = await (created ? writeMarker(output, params.version) : Promise.resolve())
+    .then(() => acquireRunOwner({ path: join(output, RUN_OWNER_FILE), command: params.command }))
+    .catch(async (error: unknown) => {
+      if (created) await removeIfUnused(output);
+      throw unwritable(output, "write into", error);
+    });
   const release = async (): Promise<void> => {
     await releaseLock();
     if (created) await removeIfUnused(output);
@@ -190,6 +193,13 @@ function decide(output: string, state: RunDirState, options: { resume: boolean; 
   const holds = state.checkpoint !== null ? `a run with checkpoints up to step ${state.checkpoint}` : state.worthKeeping === "checkpoints" ? "a run with incomplete or damaged checkpoints" : "a finished run (adapter/)";
   const choices = [state.checkpoint !== null ? "--resume to continue that run" : null, ours ? "--overwrite to replace it" : null, "--output for a new directory"].filter((c) => c !== null);
   throw new UserError(`output directory ${output} is not empty: it holds ${holds}; use ${choices.join(", ")}.`);
+}
+
+/** A file-system refusal (permissions, read-only, not a folder, too long) as a usage error; anything else as is. */
+function unwritable(output: string, verb: string, error: unknown): unknown {
+  const code = errnoCode(error);
+  if (code === undefined || !["EACCES", "EPERM", "EROFS", "ENOTDIR", "ENAMETOOLONG", "EEXIST", "ENOSPC", "EDQUOT"].includes(code)) return error;
+  return new UserError(`cannot ${verb} the output directory ${output} (${code}); choose another --output.`);
 }
 
 function listPaths(paths: string[]): string {

@@ -155,6 +155,14 @@ describe("run directories: only what is provably ours is ever deleted", () => {
     expect(existsSync(dir)).toBe(false);
   });
 
+  it("an output path that cannot be created is a usage error naming it, not a crash", async () => {
+    const file = join(tmp.path, "a-file");
+    write(file);
+    expect(await refusal(join(file, "run"), {})).toBe(`cannot create the output directory ${join(file, "run")} (ENOTDIR); choose another --output.`);
+    const long = join(tmp.path, "x".repeat(300));
+    expect(await refusal(long, {})).toBe(`cannot create the output directory ${long} (ENAMETOOLONG); choose another --output.`);
+  });
+
   it("a second claim on the same folder is refused while the first holds it, and succeeds after release", async () => {
     const dir = runDir({ checkpoints: [10] });
     const first = await claim(dir, { resume: true });
