@@ -1,7 +1,9 @@
 import { buildProgram, parseAndRun, type GlobalOptions, type Invocation } from "./cli.js";
 import type { CommandContext } from "./context.js";
-import { Interrupted, isKnownError } from "./errors.js";
+import { isKnownError } from "./errors.js";
 import { redactSecrets, registerSecret } from "./hub/redact.js";
+import { installInterruptHandlers, interruptFor } from "./interrupt.js";
+import { guardOutput } from "./ui/output-guard.js";
 import { Reporter } from "./ui/reporter.js";
 import { packageVersion } from "./version.js";
 
@@ -37,14 +39,24 @@ function reporterFor(globals: GlobalOptions): Reporter {
 /** Runs the CLI and returns the exit code; never exits by itself. */
 export async function runCli(argv: string[]): Promise<number> {
   const controller = new AbortController();
-  const onSignal = (): void => controller.abort(new Interrupted("interrupted"));
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
   let reporter = reporterFor(earlyGlobals(argv));
   // Last line of defence: token values are known before any command runs, so no failure can print them.
   const tokenFlag = argv.indexOf("--token");
   const flagToken = tokenFlag >= 0 ? argv[tokenFlag + 1] : argv.find((arg) => arg.startsWith("--token="))?.slice("--token=".length);
   for (const secret of [process.env.HF_TOKEN, process.env.HUGGING_FACE_HUB_TOKEN, flagToken]) registerSecret(secret);
+  const interrupts = installInterruptHandlers({
+    controller,
+    onSignalWhileBusy: (_signal, doing) => reporter.warn(`still ${doing}; finetune stops as soon as that is complete`),
+  });
+  // A closed stdout (`| head`) or terminal ends the command like an interrupt. Kept for the process's life: the
+  // final drain in main() can meet the closed pipe too.
+  guardOutput({
+    streams: [
+      { name: "stdout", stream: process.stdout },
+      { name: "stderr", stream: process.stderr },
+    ],
+    onClosed: (name, code) => interruptFor(`a closed ${name} (${code})`),
+  });
   try {
     const version = packageVersion();
     const program = buildProgram(version, async (invocation) => {
@@ -70,8 +82,7 @@ export async function runCli(argv: string[]): Promise<number> {
     reporter.failure(1, "this is a bug in finetune; please report it with the output below", redactSecrets(stack));
     return 1;
   } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    interrupts.dispose();
   }
 }
 

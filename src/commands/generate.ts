@@ -1,5 +1,6 @@
 import type { CommandContext } from "../context.js";
-import { UserError } from "../errors.js";
+import { Interrupted, UserError } from "../errors.js";
+import { stopCause } from "../interrupt.js";
 import { generate } from "../model/generate.js";
 import { checkSampling } from "../model/sampling.js";
 import { encodeChat, type ChatMessage } from "../tokenizer/chat.js";
@@ -58,7 +59,7 @@ export async function run(context: CommandContext, _args: string[], options: Gen
   const maxNew = maxNewTokens ?? defaults.maxNewTokens ?? 256;
 
   const started = performance.now();
-  const result = generate({
+  const result = await generate({
     tf: backend.tf,
     model,
     promptIds,
@@ -85,4 +86,6 @@ export async function run(context: CommandContext, _args: string[], options: Gen
       () => "",
     );
   }
+  // What was generated is shown above; the exit code still says the answer was cut short.
+  if (result.stopReason === "interrupted") throw new Interrupted(`interrupted by ${stopCause(context.signal)} after ${tokens} generated token${tokens === 1 ? "" : "s"}`);
 }

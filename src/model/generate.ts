@@ -27,9 +27,10 @@ export interface GenerateResult {
 
 /**
  * Autoregressive decoding with a KV cache: one prefill over the prompt, then one token per step.
- * Tokens stream through onText as they decode.
+ * Tokens stream through onText as they decode. Between tokens it yields to the event loop, so a Ctrl-C (which
+ * aborts `signal`) is seen after the current token and what was generated so far is returned.
  */
-export function generate(params: GenerateParams): GenerateResult {
+export async function generate(params: GenerateParams): Promise<GenerateResult> {
   const { tf, model } = params;
   const random = seededRandom(params.seed);
   const cache = model.newCache();
@@ -40,6 +41,8 @@ export function generate(params: GenerateParams): GenerateResult {
   try {
     let input = params.promptIds;
     for (let step = 0; step < params.maxNewTokens; step += 1) {
+      // Signal handlers run only when the event loop gets a turn; the decode itself is synchronous.
+      if (step > 0) await new Promise<void>((resolve) => setImmediate(resolve));
       if (params.signal?.aborted) {
         stopReason = "interrupted";
         break;

@@ -1,4 +1,3 @@
-import { mkdir, readdir, rm, stat } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import { stringify } from "yaml";
 import { forcedBackend, loadBackend } from "../backend/load.js";
@@ -6,7 +5,8 @@ import { wasmHeapBytes } from "../backend/wasm-guard.js";
 import type { CommandContext } from "../context.js";
 import type { Recipe } from "../recipe/schema.js";
 import { prepareData, type DataFile } from "../data/prepare.js";
-import { errnoCode, Interrupted, UserError } from "../errors.js";
+import { Interrupted, UserError } from "../errors.js";
+import { stopCause, uninterruptible } from "../interrupt.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { replaceDirAtomic } from "../io/replace-dir.js";
 import { resolveModelSource } from "../hub/model-source.js";
@@ -26,6 +26,7 @@ import { lossPlotSvg } from "./loss-plot.js";
 import { modelName } from "../model/model-name.js";
 import { createOptimizer, trainLoop } from "./loop.js";
 import { MetricsFile, trainLosses } from "./metrics.js";
+import { claimRunDir, type RunDirClaim } from "./run-dir.js";
 import { trainProgress } from "../ui/train-progress.js";
 import { transferProgress } from "../ui/transfer-progress.js";
 
@@ -64,28 +65,33 @@ export interface TrainingResult {
  * the final adapter and the lock file. Shared by `train` and `reproduce`.
  */
 export async function runTraining(params: RunTrainingParams): Promise<TrainingResult> {
-  const { context, recipe, baseDir } = params;
-  const { reporter } = context;
-  const options = { resume: params.resume, overwrite: params.overwrite };
-
-  // 1. The output directory: never clobber a run unless asked.
-  const output = resolve(recipe.output);
+  // 1. The output directory: ours for the whole run (a second process is refused), never clobbered unless asked.
+  const output = resolve(params.recipe.output);
   // Temp files of a killed finetune process are ours to remove; a folder holding only those counts as empty.
   const removed = await removeStaleTemps(output);
-  if (removed.length > 0) reporter.info(`removed ${removed.length} temp file${removed.length === 1 ? "" : "s"} left in ${output} by an interrupted finetune process`);
-  const existing = await prepareOutput(output);
-  const resumePoint = options.resume ? await findResumePoint(output, (message) => reporter.warn(message)) : null;
+  if (removed.length > 0) params.context.reporter.info(`removed ${removed.length} temp file${removed.length === 1 ? "" : "s"} left in ${output} by an interrupted finetune process`);
+  const claim = await claimRunDir({
+    output,
+    resume: params.resume,
+    overwrite: params.overwrite,
+    command: "finetune train",
+    version: params.context.version,
+    onNotice: (message) => params.context.reporter.info(message),
+  });
+  try {
+    return await trainInRunDir(params, output, claim);
+  } finally {
+    await claim.release();
+  }
+}
+
+async function trainInRunDir(params: RunTrainingParams, output: string, claim: RunDirClaim): Promise<TrainingResult> {
+  const { context, recipe, baseDir } = params;
+  const { reporter } = context;
+  // A checkpoint to resume from is verified (hashes, step, tensors); a damaged newest one falls back with a notice.
+  const resumePoint = claim.resumeStep === null ? null : await findResumePoint(output, (message) => reporter.warn(message));
+  if (claim.resumeStep !== null && resumePoint === null) throw new UserError(`--resume: ${output} has no checkpoint to resume from; run without --resume to start.`);
   const resumeStep = resumePoint?.step ?? null;
-  if (options.resume && resumeStep === null) {
-    throw new UserError(`--resume: ${output} has no checkpoint to resume from${existing === null ? " (it does not exist)" : ""}; run without --resume to start.`);
-  }
-  if (existing && existing.length > 0 && !options.resume && !options.overwrite) {
-    throw new UserError(`output directory ${output} is not empty; use --resume to continue that run, --overwrite to replace it, or --output for a new directory.`);
-  }
-  // --overwrite replaces a finetune run, never an arbitrary folder (a mistyped --output . would delete the project).
-  if (options.overwrite && existing && existing.length > 0 && !existing.some((name) => RUN_MARKERS.includes(name))) {
-    throw new UserError(`--overwrite: ${output} does not look like a finetune run (no metrics.jsonl, checkpoints/ or run.lock.json); refusing to delete it. Choose an empty --output.`);
-  }
 
   // 2. Model files (pulled into the HF cache if needed), tokenizer, data.
   const pullProgress = transferProgress(reporter);
@@ -136,9 +142,10 @@ export async function runTraining(params: RunTrainingParams): Promise<TrainingRe
 
   if (backend.matmul) reporter.info(`matmul: ${backend.matmul.path} — ${backend.matmul.reason}`);
 
-  // 4. Fresh run or resume: the run directory, metrics and optimizer state.
-  if (options.overwrite && existing && existing.length > 0) await rm(output, { recursive: true, force: true });
-  await mkdir(output, { recursive: true });
+  // 4. Fresh run or resume: the run directory, metrics and optimizer state. A stop asked for while loading leaves
+  // the folder as it was (an --overwrite has not deleted anything yet).
+  if (context.signal.aborted) throw new Interrupted(`${context.signal.reason instanceof Error ? context.signal.reason.message : "interrupted"} before training started; ${output} was left as it was.`);
+  await claim.begin();
   const metrics = new MetricsFile(output);
   let resumeState = null;
   if (resumePoint !== null) {
@@ -154,6 +161,9 @@ export async function runTraining(params: RunTrainingParams): Promise<TrainingRe
   // 5. Train.
   const progress = trainProgress(reporter, { totalSteps, startStep: resumeStep ?? 0, history: trainLosses(metrics.rows) });
   progress.start();
+  const onStop = (): void => progress.stopping(stopCause(context.signal));
+  context.signal.addEventListener("abort", onStop, { once: true });
+  let lastCheckpoint: string | null = null;
   let outcome;
   try {
     outcome = await trainLoop({
@@ -181,7 +191,9 @@ export async function runTraining(params: RunTrainingParams): Promise<TrainingRe
           progress.eval(row, improved);
         },
         onCheckpoint: async (state, reason) => {
-          const dir = await saveCheckpoint({ tf, output, lora, optimizer, state, data: dataHashes, config: model.config, base });
+          // A second Ctrl-C while this runs waits for it: the run keeps the new checkpoint or the previous one.
+          const dir = await uninterruptible("writing the checkpoint", () => saveCheckpoint({ tf, output, lora, optimizer, state, data: dataHashes, config: model.config, base }));
+          lastCheckpoint = dir;
           if (reason === "interrupt") progress.log(`checkpoint written: ${dir}`);
         },
         onLog: (message) => progress.log(message),
@@ -191,16 +203,17 @@ export async function runTraining(params: RunTrainingParams): Promise<TrainingRe
     progress.stop();
     if (error instanceof Interrupted) {
       await plot();
-      throw new Interrupted(`${error.message}; a checkpoint was written. Resume with: ${params.resumeHint}`);
+      throw new Interrupted(`${error.message} by ${stopCause(context.signal)}; a checkpoint was written${lastCheckpoint ? ` to ${lastCheckpoint}` : ""}. Resume with: ${params.resumeHint}`);
     }
     throw error;
   } finally {
+    context.signal.removeEventListener("abort", onStop);
     progress.stop();
   }
 
   // 6. The final adapter, written whole or not at all, and the final plot.
   const adapterDir = join(output, "adapter");
-  await replaceDirAtomic(adapterDir, (temp) => savePeftAdapter(tf, temp, lora, model.config, base));
+  await uninterruptible("writing the adapter", () => replaceDirAtomic(adapterDir, (temp) => savePeftAdapter(tf, temp, lora, model.config, base)));
   await plot();
   const lock = await writeRunLock({
     output,
@@ -225,21 +238,6 @@ export async function runTraining(params: RunTrainingParams): Promise<TrainingRe
     backend: backend.label,
     matmul: backend.matmul?.path ?? null,
   };
-}
-
-/** Files only a finetune run directory has. */
-const RUN_MARKERS = ["metrics.jsonl", "checkpoints", "run.lock.json", "recipe.resolved.yaml", "adapter"];
-
-/** The output folder's entries (null when it does not exist); a file or an unreadable folder is a usage error. */
-async function prepareOutput(output: string): Promise<string[] | null> {
-  const info = await stat(output).catch(() => null);
-  if (!info) return null;
-  if (!info.isDirectory()) throw new UserError(`output ${output} is a file, not a directory; choose another --output.`);
-  try {
-    return await readdir(output);
-  } catch (error) {
-    throw new UserError(`cannot read the output directory ${output} (${errnoCode(error) ?? String(error)}); choose another --output.`);
-  }
 }
 
 /** The losses the summary reports, from the run's metrics (a resumed run's restored steps included). */

@@ -1,8 +1,9 @@
-import ora, { type Ora } from "ora";
+import type { Ora } from "ora";
 import { averageLabel, recentAverage } from "../train/loss-average.js";
 import type { EvalRow, TrainRow } from "../train/metrics.js";
 import { formatDuration } from "./format.js";
 import type { Reporter } from "./reporter.js";
+import { startSpinner } from "./spinner.js";
 
 /**
  * Training progress: a live line on a TTY (step/total, the loss averaged over recent steps, lr, tokens/s, ETA), a
@@ -29,7 +30,7 @@ export function trainProgress(reporter: Reporter, params: { totalSteps: number; 
 
   return {
     start(): void {
-      if (reporter.interactive) spinner = ora({ text: `step ${params.startStep}/${params.totalSteps}`, stream: reporter.stderr }).start();
+      if (reporter.interactive) spinner = startSpinner(`step ${params.startStep}/${params.totalSteps}`, reporter.stderr);
     },
     step(row: TrainRow): void {
       losses.push(row.loss);
@@ -56,6 +57,10 @@ export function trainProgress(reporter: Reporter, params: { totalSteps: number; 
       spinner?.clear();
       reporter.info(message);
       spinner?.render();
+    },
+    /** The first stop request: what happens now, and how to stop harder. */
+    stopping(cause: string): void {
+      this.log(`${cause}: finishing this step, then writing a checkpoint; press Ctrl-C again to stop at once (losing the steps since the last checkpoint)`);
     },
     stop(): void {
       spinner?.stop();

@@ -1,7 +1,8 @@
-import ora, { type Ora } from "ora";
+import type { Ora } from "ora";
 import type { PullEvent } from "../hub/pull.js";
 import { formatBytes, formatDuration, formatRate } from "./format.js";
 import type { Reporter } from "./reporter.js";
+import { startSpinner } from "./spinner.js";
 
 /**
  * Shows a pull's progress: a live spinner line on a TTY, a plain line every few seconds in CI and pipes,
@@ -51,7 +52,7 @@ export function transferProgress(reporter: Reporter, options: { plainEveryMs?: n
           fileCount = event.files;
           reporter.event("resolved", { repo: event.repo, revision: event.revision, sha: event.sha, files: event.files, bytes: event.bytes, cached_bytes: event.cachedBytes });
           if (!reporter.json) reporter.info(`${event.repo}@${event.revision} → ${event.sha} · ${event.files} files · ${formatBytes(event.bytes)}${event.cachedBytes ? ` (${formatBytes(event.cachedBytes)} cached)` : ""}`);
-          if (reporter.interactive && event.cachedBytes < event.bytes) spinner = ora({ text: summary(), stream: reporter.stderr }).start();
+          if (reporter.interactive && event.cachedBytes < event.bytes) spinner = startSpinner(summary(), reporter.stderr);
           break;
         case "file-start":
           files.set(event.path, { size: event.size, done: event.resumeFrom });

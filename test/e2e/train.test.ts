@@ -152,7 +152,7 @@ describe("finetune train", () => {
       expect(existsSync(join(dir, "run", "adapter"))).toBe(false);
       if (signal === "SIGINT") {
         expect(stopped.code).toBe(130);
-        expect(stopped.stderr).toMatch(/interrupted at step \d+; a checkpoint was written\. Resume with: finetune train .* --resume/);
+        expect(stopped.stderr).toMatch(/interrupted at step \d+ by Ctrl-C \(SIGINT\); a checkpoint was written to .*\. Resume with: finetune train .* --resume/);
       }
       const resumed = await runCli(["train", join(dir, "recipe.yaml"), "--resume"], env());
       expect(resumed.code, resumed.stderr).toBe(0);
@@ -239,7 +239,7 @@ describe("finetune train: bad input gets a clear message, exit 2, nothing overwr
     writeFileSync(join(precious, "notes.txt"), "mine");
     const refused = await runCli(["train", join(dir, "recipe.yaml"), "--output", precious, "--overwrite"], env());
     expect(refused.code).toBe(2);
-    expect(refused.stderr).toContain("does not look like a finetune run");
+    expect(refused.stderr).toContain("it holds notes.txt, which finetune did not write");
     expect(readFileSync(join(precious, "notes.txt"), "utf8")).toBe("mine");
     const run = join(dir, "resumable");
     const first = await runCli(["train", join(dir, "recipe.yaml"), "--output", run, "--max-steps", "12"], env());
@@ -288,7 +288,7 @@ describe("finetune train: bad input gets a clear message, exit 2, nothing overwr
     writeFileSync(join(dir, "run", "precious.txt"), "keep me");
     const result = await runCli(["train", join(dir, "recipe.yaml")], env());
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain("is not empty; use --resume to continue that run, --overwrite to replace it");
+    expect(result.stderr).toContain("is not empty (it holds precious.txt, which finetune did not write); choose another --output");
     expect(readFileSync(join(dir, "run", "precious.txt"), "utf8")).toBe("keep me");
     expect(readdirSync(join(dir, "run"))).toEqual(["precious.txt"]);
     const resume = await runCli(["train", join(dir, "recipe.yaml"), "--resume"], env());

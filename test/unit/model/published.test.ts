@@ -31,7 +31,7 @@ describe.each(["wasm", "cpu"] as const)("stories260K against llama2.c (%s backen
     const model = await loadModel(tf, stories);
     const tokenizer = await loadTokenizer(stories);
     try {
-      const result = generate({
+      const result = await generate({
         tf,
         model,
         promptIds: greedy.prompt_ids,
