@@ -1,6 +1,6 @@
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { parse as parseYaml } from "yaml";
+import { parseYamlText } from "../recipe/load.js";
 import { errnoCode, UserError } from "../errors.js";
 import type { Recipe } from "../recipe/schema.js";
 import type { DataHash } from "./checkpoint.js";
@@ -65,13 +65,15 @@ export function checkResume(check: ResumeCheck): { notice: string | null } {
   }
   let saved: unknown;
   try {
-    saved = parseYaml(check.savedText);
+    // The recipe loader's own bounded parser: aliases capped, every failure a message naming the file.
+    saved = parseYamlText(check.savedText, check.savedPath);
   } catch (error) {
-    throw new UserError(`--resume: ${check.savedPath} is not valid YAML (${error instanceof Error ? error.message.split("\n")[0] : String(error)}); restore it, or start a new run with --output.`);
+    if (!(error instanceof UserError)) throw error;
+    throw new UserError(`--resume: ${error.message.replace(/\.$/, "")}; it records the recipe this run started with — restore it, or start a new run with --output.`);
   }
   if (!isRecord(saved)) throw new UserError(`--resume: ${check.savedPath} does not hold a recipe (a YAML mapping); restore it, or start a new run with --output.`);
   // The output is this run's folder however it was typed.
-  const now: unknown = parseYaml(check.resolvedYaml);
+  const now: unknown = parseYamlText(check.resolvedYaml, "the resolved recipe");
   const differences = recipeDifferences({ ...saved, output: null }, { ...(isRecord(now) ? now : {}), output: null });
   const other = differences.filter((d) => !LENGTH_KEYS.has(d.path));
   const lengthChanged = differences.length > other.length;

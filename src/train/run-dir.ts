@@ -1,4 +1,4 @@
-import { lstat, mkdir, readdir, rm, rmdir, stat } from "node:fs/promises";
+import { lstat, mkdir, readdir, readFile, rm, rmdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { errnoCode, UserError } from "../errors.js";
 import { writeFileAtomic } from "../io/atomic.js";
@@ -70,9 +70,20 @@ export async function inspectRunDir(output: string): Promise<RunDirState> {
 async function newestCheckpointFolder(output: string, folders: string[]): Promise<number | null> {
   const steps = folders.map((name) => Number(name.slice("step-".length))).sort((a, b) => b - a);
   for (const step of steps) {
-    if (await stat(join(output, "checkpoints", `step-${step}`, "state.json")).then((info) => info.isFile(), () => false)) return step;
+    // A state.json that parses marks a checkpoint; its files are verified when a resume reads it.
+    const text = await readFile(join(output, "checkpoints", `step-${step}`, "state.json"), "utf8").catch(() => null);
+    if (text !== null && parsesAsJson(text)) return step;
   }
   return null;
+}
+
+function parsesAsJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Walks only into folders of our layout, so a foreign tree is named, never read. */

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BIN, cleanEnv, collect, runCli, startCli, tempDir, type CliResult } from "../helpers/run-cli.js";
 import { writeTinyCheckpoint } from "../helpers/tiny-checkpoint.js";
+import { itNeeds, onCi, type Need } from "../helpers/needs.js";
 import { inspectRunDir } from "../../src/train/run-dir.js";
 
 /**
@@ -71,8 +72,7 @@ async function expectCleanRun(run: string, newest: number | null): Promise<void>
 }
 
 /** The CLI inside a real pseudo-terminal (util-linux `script`), with a width so the live spinner line runs. */
-function inTerminal(args: string[]): { child: ChildProcess; output: () => string; done: Promise<number | null> } | null {
-  if (spawnSync("script", ["--version"]).status !== 0) return null;
+function inTerminal(args: string[]): { child: ChildProcess; output: () => string; done: Promise<number | null> } {
   const quoted = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ");
   const child = spawn("script", ["-qefc", `stty cols 120 rows 40; exec ${quoted}`, "/dev/null"], { env: cleanEnv({ HOME: tmp.path, HF_HUB_OFFLINE: "1", CI: undefined, TERM: "xterm" }), stdio: ["pipe", "pipe", "pipe"] });
   // Keys typed after the CLI ended go nowhere; that is not this test's failure.
@@ -83,16 +83,17 @@ function inTerminal(args: string[]): { child: ChildProcess; output: () => string
   const done = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
   return { child, output: () => output, done };
 }
-const NO_SCRIPT = "util-linux `script` is not installed, so no pseudo-terminal can be made here; the terminal cases were not run";
+/** The terminal cases need util-linux `script` for a real pseudo-terminal; Debian (and so CI) always has it. */
+const terminalNeed: Need = {
+  missing: spawnSync("script", ["--version"]).status === 0 ? null : "util-linux `script` is not installed, so no pseudo-terminal can be made here",
+  required: onCi(),
+  requiredBecause: "CI runs on Debian, whose util-linux always provides script",
+};
 
 describe("finetune train: every way of stopping it leaves a resumable run", () => {
-  it("Ctrl-C in a real terminal (live spinner) finishes the step, writes a checkpoint and prints the resume command", async (ctx) => {
+  itNeeds(terminalNeed, "Ctrl-C in a real terminal (live spinner) finishes the step, writes a checkpoint and prints the resume command", async () => {
     const { file, run } = recipe({ max_steps: 100_000, save_every: 100_000 });
     const term = inTerminal(["train", file]);
-    if (!term) {
-      console.warn(NO_SCRIPT);
-      return ctx.skip();
-    }
     await waitFor("20 training steps", () => trainRows(run) >= 20, term.child);
     term.child.stdin?.write("\u0003");
     const code = await term.done;
@@ -107,13 +108,9 @@ describe("finetune train: every way of stopping it leaves a resumable run", () =
     await expectCleanRun(run, step);
   });
 
-  it("a second Ctrl-C in the terminal stops at once; the resume command then continues from the last good checkpoint", async (ctx) => {
+  itNeeds(terminalNeed, "a second Ctrl-C in the terminal stops at once; the resume command then continues from the last good checkpoint", async () => {
     const { file, run } = recipe({ max_steps: 200, save_every: 25 });
     const term = inTerminal(["train", file]);
-    if (!term) {
-      console.warn(NO_SCRIPT);
-      return ctx.skip();
-    }
     await waitFor("60 training steps", () => trainRows(run) >= 60, term.child);
     term.child.stdin?.write("\u0003");
     await waitFor("the first Ctrl-C's notice", () => term.output().includes("press Ctrl-C again"), term.child);
@@ -131,13 +128,9 @@ describe("finetune train: every way of stopping it leaves a resumable run", () =
     expect(existsSync(join(run, ".finetune-run.lock"))).toBe(false);
   }, 180_000);
 
-  it("closing the terminal (SIGHUP to a process whose terminal is gone) still writes the checkpoint", async (ctx) => {
+  itNeeds(terminalNeed, "closing the terminal (SIGHUP to a process whose terminal is gone) still writes the checkpoint", async () => {
     const { file, run } = recipe({ max_steps: 100_000, save_every: 100_000 });
     const term = inTerminal(["train", file]);
-    if (!term) {
-      console.warn(NO_SCRIPT);
-      return ctx.skip();
-    }
     await waitFor("20 training steps", () => trainRows(run) >= 20, term.child);
     const trainer = Number(spawnSync("ps", ["-o", "pid=", "--ppid", String(term.child.pid)], { encoding: "utf8" }).stdout.trim());
     expect(trainer).toBeGreaterThan(0);
@@ -224,7 +217,8 @@ describe("finetune train: every way of stopping it leaves a resumable run", () =
     expect(trainRows(run)).toBe(300);
     // The finished run (adapter/, run.lock.json, loss.svg) is all ours too.
     expect(readdirSync(run)).toEqual(expect.arrayContaining(["adapter", "run.lock.json", "loss.svg", ".finetune-run"]));
-    await expectCleanRun(run, step);
+    // A finished run keeps its final checkpoint (so --resume --max-steps can extend it).
+    await expectCleanRun(run, 300);
   }, 180_000);
 
   it("a run killed before its first checkpoint is started again by a plain rerun (no --overwrite needed)", async () => {

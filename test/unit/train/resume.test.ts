@@ -96,10 +96,10 @@ describe("checkResume", () => {
   it("refuses a missing or garbled recipe.resolved.yaml instead of skipping the check", () => {
     expect(failure(() => check(null, recipe({ max_steps: 12 }), { step: 8, total: 12 }, 12))).toContain("/runs/a/recipe.resolved.yaml is missing; it records the recipe the run started with");
     const garbled: ResumeCheck = { savedPath: "/r.yaml", savedText: "a: [1\nb: {", recipe: recipe({ max_steps: 12 }), resolvedYaml: yaml(recipe({ max_steps: 12 })), point: { step: 8, dir: "/d", state: state(8, 12), data: DATA }, data: DATA, totalSteps: 12, completed: false, runDir: "/runs/a" };
-    expect(failure(() => checkResume(garbled))).toMatch(/^--resume: \/r\.yaml is not valid YAML \(/);
+    expect(failure(() => checkResume(garbled))).toMatch(/^--resume: \/r\.yaml is not valid YAML: /);
     expect(failure(() => checkResume({ ...garbled, savedText: "42\n" }))).toBe("--resume: /r.yaml does not hold a recipe (a YAML mapping); restore it, or start a new run with --output.");
     const laughs = `a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: [*d, *d, *d, *d, *d, *d, *d, *d, *d]\n`;
-    expect(failure(() => checkResume({ ...garbled, savedText: laughs }))).toMatch(/^--resume: \/r\.yaml is not valid YAML \(/);
+    expect(failure(() => checkResume({ ...garbled, savedText: laughs }))).toMatch(/^--resume: \/r\.yaml: its YAML aliases \(\*name\) expand to too much data, as in an alias bomb/);
   });
 });
 
