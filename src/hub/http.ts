@@ -2,6 +2,7 @@ import { Interrupted, RuntimeFailure } from "../errors.js";
 import { DEFAULT_MAX_METADATA_BYTES, isMetadataUrl, limitBody } from "./limit-body.js";
 import { registerSecret } from "./redact.js";
 import { describeWait, retryAfterMs } from "./retry-after.js";
+import { sleep } from "../io/sleep.js";
 
 /** The hub could not be reached at all (DNS, refused, reset), after retries. */
 export class NetworkFailure extends RuntimeFailure {}
@@ -183,19 +184,4 @@ export function describeNetworkError(error: unknown): string {
     return error.message;
   }
   return String(error);
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined, stop: () => Error): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }
-    function onAbort(): void {
-      clearTimeout(timer);
-      reject(stop());
-    }
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }

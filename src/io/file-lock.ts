@@ -5,6 +5,7 @@ import { hostname } from "node:os";
 import { errnoCode, Interrupted, UserError } from "../errors.js";
 import { tempSibling } from "./atomic.js";
 import { processStartTime } from "./process-start.js";
+import { sleep } from "./sleep.js";
 
 /** Who holds a lock, as written in the lock file. Old lock files hold only a pid (host and start time null). */
 export interface LockOwner {
@@ -169,20 +170,5 @@ function installExitHook(): void {
         // Already gone.
       }
     }
-  });
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }
-    function onAbort(): void {
-      clearTimeout(timer);
-      reject(new Interrupted("interrupted"));
-    }
-    signal?.addEventListener("abort", onAbort, { once: true });
   });
 }

@@ -1,9 +1,9 @@
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { link, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { dirname } from "node:path";
 import { z } from "zod";
+import { processStartTicks } from "../io/process-start.js";
 import { errnoCode, RuntimeFailure, UserError } from "../errors.js";
 import { tempSibling } from "../io/atomic.js";
 
@@ -120,17 +120,4 @@ function ownerAlive(owner: RunOwner, host: string): boolean {
   }
   // Alive, but possibly a different process that was given the same pid later.
   return ticks === null || owner.start_ticks === null || ticks === owner.start_ticks;
-}
-
-/** Field 22 of /proc/<pid>/stat (start time since boot, in clock ticks); null where there is no /proc. */
-export function processStartTicks(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // The command name (field 2) may hold spaces and parentheses; fields after it follow the last ")".
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const ticks = Number(fields[19]);
-    return Number.isFinite(ticks) ? ticks : null;
-  } catch {
-    return null;
-  }
 }

@@ -4,7 +4,8 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { UserError } from "../../../src/errors.js";
-import { acquireRunOwner, processStartTicks, readOwner, RUN_OWNER_FILE } from "../../../src/train/run-owner.js";
+import { processStartTicks } from "../../../src/io/process-start.js";
+import { acquireRunOwner, readOwner, RUN_OWNER_FILE } from "../../../src/train/run-owner.js";
 import { tempDir } from "../../helpers/run-cli.js";
 
 const tmp = tempDir("finetune-owner-");
