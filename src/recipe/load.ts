@@ -75,8 +75,9 @@ interface CheckedRecipe {
 function accept(checked: CheckedRecipe, source: string): Recipe {
   const { recipe, problems } = checked;
   if (problems.length > 0 || recipe === null) {
-    // Keys and values come from the user and may be megabytes long (a 50 MB output:); each is shown cut.
-    const lines = problems.slice(0, MAX_PROBLEMS).map((p) => `  ${clampText(p.path, 100, 40)}: ${clampText(p.message)}${clampText(p.where, 100, 40)}`);
+    // Keys and values come from the user and may be megabytes long (a 50 MB output:); each is shown cut (an
+    // override's origin in `where` is cut where it is made).
+    const lines = problems.slice(0, MAX_PROBLEMS).map((p) => `  ${clampText(p.path, 100, 40)}: ${clampText(p.message)}${p.where}`);
     if (problems.length > MAX_PROBLEMS) lines.push(`  … and ${problems.length - MAX_PROBLEMS} more`);
     throw new UserError(`${shortPath(source)} has ${problems.length} problem${problems.length === 1 ? "" : "s"}:\n${lines.join("\n")}`);
   }
