@@ -3,6 +3,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import type { CommandContext } from "../context.js";
 import { UserError } from "../errors.js";
 import { tempSibling, writeFileAtomic } from "../io/atomic.js";
+import { checkOutputPath, makeDirs, removeCreated, shortPath } from "../io/output-path.js";
 import { resolveModelSource } from "../hub/model-source.js";
 import { resolveToken } from "../hub/token.js";
 import { mergeAdapter } from "../lora/merge.js";
@@ -19,21 +20,26 @@ interface ExportOptions {
   out: string;
 }
 
+/** What tempSibling() adds to a name: `.tmp-<pid>-<8 hex>`. */
+const TEMP_SUFFIX = 24;
+
 const exists = (path: string) => stat(path).then(() => true, () => false);
 
 /** `finetune export <run | checkpoint> --format peft|merged|gguf --out <dir>`. Never writes over an existing --out. */
 export async function run(context: CommandContext, args: string[], options: ExportOptions): Promise<void> {
   const { reporter } = context;
   const source = resolve(args[0] ?? "");
-  if (!(await exists(source))) throw new UserError(`${source} does not exist; give a run directory from \`finetune train\` (or one of its checkpoints/step-N).`);
+  const out = resolve(options.out);
+  // Before anything is read or pulled: an --out that cannot be written is refused now, not after the merge.
+  await checkOutputPath({ path: out, flag: "--out", kind: "directory", reserve: 64, leafReserve: TEMP_SUFFIX });
+  if (!(await exists(source))) throw new UserError(`${shortPath(source)} does not exist; give a run directory from \`finetune train\` (or one of its checkpoints/step-N).`);
   const adapterDir = join(source, "adapter");
   const isRun = await exists(join(source, LOCK_FILE));
   const isCheckpoint = await exists(join(source, "state.json"));
   if (!(await exists(join(adapterDir, "adapter_config.json"))) || (!isRun && !isCheckpoint)) {
-    throw new UserError(`${source} is not a finished run (with adapter/ and ${LOCK_FILE}) or a checkpoint (checkpoints/step-N); give a run directory from \`finetune train\`.`);
+    throw new UserError(`${shortPath(source)} is not a finished run (with adapter/ and ${LOCK_FILE}) or a checkpoint (checkpoints/step-N); give a run directory from \`finetune train\`.`);
   }
-  const out = resolve(options.out);
-  if (await exists(out)) throw new UserError(`--out ${out} already exists; choose a new directory (nothing was written).`);
+  if (await exists(out)) throw new UserError(`--out ${shortPath(out)} already exists; choose a new directory (nothing was written).`);
   const config = await readAdapterConfig(adapterDir);
   const runDir = isRun ? source : dirname(dirname(source));
   const lock = (await exists(join(runDir, LOCK_FILE))) ? await readRunLock(join(runDir, LOCK_FILE)) : null;
@@ -52,8 +58,9 @@ export async function run(context: CommandContext, args: string[], options: Expo
 
   // Everything goes to a temp folder first and is renamed into place at the end.
   const temp = tempSibling(out);
-  await mkdir(temp, { recursive: true });
+  const created = await makeDirs({ path: dirname(out), flag: "--out" });
   try {
+    await mkdir(temp);
     let files: string[];
     if (options.format === "peft") {
       for (const name of ["adapter_config.json", "adapter_model.safetensors"]) await copyFile(join(adapterDir, name), join(temp, name));
@@ -77,6 +84,7 @@ export async function run(context: CommandContext, args: string[], options: Expo
     reporter.result({ format: options.format, out, files: files.sort() }, (c) => `${c.green("✓")} exported ${options.format} to ${out}: ${files.join(", ")}`);
   } catch (error) {
     await rm(temp, { recursive: true, force: true });
+    await removeCreated(created);
     throw error;
   }
 }

@@ -1,7 +1,8 @@
-import { mkdir, stat, writeFile } from "node:fs/promises";
+import { stat, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { CommandContext } from "../context.js";
 import { errnoCode, UserError } from "../errors.js";
+import { checkOutputPath, checkPathLength, makeDirs, removeCreated, shortPath } from "../io/output-path.js";
 import { parseRecipe } from "../recipe/load.js";
 import { starterPaths } from "../recipe/starter-paths.js";
 import { starterRecipe } from "../recipe/starter.js";
@@ -18,36 +19,23 @@ interface InitOptions {
 export async function run(context: CommandContext, _args: string[], options: InitOptions): Promise<void> {
   const file = options.out ?? "recipe.yaml";
   const out = resolve(file);
+  checkPathLength(out, { flag: "--out" });
   const paths = starterPaths({ model: options.model, data: options.data, recipeFile: file, cwd: process.cwd() });
   const text = starterRecipe({ model: paths.model, format: options.format, data: paths.data, output: `runs/${paths.slug}-${options.format}`, file });
   parseRecipe(text, out, [], {}); // the starter must always be valid
-  if (await stat(out).then((s) => s.isDirectory(), () => false)) throw new UserError(`--out ${out} is a folder; give a file name, e.g. --out ${join(file, "recipe.yaml")}.`);
+  if (await stat(out).then((s) => s.isDirectory(), () => false)) throw new UserError(`--out ${shortPath(out)} is a folder; give a file name, e.g. --out ${shortPath(join(file, "recipe.yaml"))}.`);
+  await checkOutputPath({ path: out, flag: "--out", kind: "file" });
+  const created = await makeDirs({ path: dirname(out), flag: "--out" });
   try {
-    await makeParents(dirname(out));
     await writeFile(out, text, { flag: options.force ? "w" : "wx" });
   } catch (error) {
+    await removeCreated(created);
     const code = errnoCode(error);
-    if (code === "EEXIST") throw new UserError(`${out} exists; choose another --out or add --force to replace it.`);
-    if (code !== undefined) throw new UserError(`cannot write ${out} (${code}); choose another --out.`);
+    if (code === "EEXIST") throw new UserError(`${shortPath(out)} exists; choose another --out or add --force to replace it.`);
+    if (code !== undefined) throw new UserError(`cannot write ${shortPath(out)} (${code}); choose another --out.`);
     throw error;
   }
-  for (const { key, path } of paths.missing) context.reporter.warn(`${key}: ${path} does not exist yet; the recipe expects it there.`);
+  for (const { key, path } of paths.missing) context.reporter.warn(`${key}: ${shortPath(path)} does not exist yet; the recipe expects it there.`);
   const next = options.data === undefined ? `put your training data in data/train.jsonl (or edit data.train in ${file}), then: ` : "next: ";
   context.reporter.result({ recipe: out, model: paths.model, data: paths.data }, () => `wrote ${out}; ${next}npx finetune train ${file}`);
-}
-
-/**
- * Creates the recipe's missing folders one level at a time, as the user asked for a file there. Not
- * `mkdir({ recursive: true })`: under /proc that spins forever instead of failing.
- */
-async function makeParents(dir: string): Promise<void> {
-  const missing: string[] = [];
-  let current = dir;
-  while (!(await stat(current).then(() => true, () => false))) {
-    missing.unshift(current);
-    const parent = dirname(current);
-    if (parent === current) break;
-    current = parent;
-  }
-  for (const path of missing) await mkdir(path);
 }

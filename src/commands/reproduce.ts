@@ -3,11 +3,13 @@ import { dirname, join, resolve } from "node:path";
 import type { CommandContext } from "../context.js";
 import { errnoCode, RuntimeFailure, UserError } from "../errors.js";
 import { resolveModelSource } from "../hub/model-source.js";
+import { checkOutputPath, shortPath } from "../io/output-path.js";
 import { resolveToken } from "../hub/token.js";
 import { recipeSchema } from "../recipe/schema.js";
 import { LOCK_FILE, modelFileHashes, readRunLock, sha256File } from "../train/lock.js";
 import { checkDataAgainstLock } from "../train/lock-data.js";
 import { readMetrics, trainLosses } from "../train/metrics.js";
+import { RUN_DIR_RESERVE } from "../train/run-dir.js";
 import { runTraining } from "../train/run-training.js";
 import { transferProgress } from "../ui/transfer-progress.js";
 
@@ -24,9 +26,10 @@ export async function run(context: CommandContext, args: string[], options: { ou
   const runDir = dirname(lockPath);
   // Checked before anything is downloaded or trained; the advice names this command's flags, not train's.
   const output = resolve(options.output ?? `${runDir}-reproduce`);
-  if (output === runDir) throw new UserError(`--output ${output} is the run being reproduced; give a new directory for the re-run.`);
+  if (output === runDir) throw new UserError(`--output ${shortPath(output)} is the run being reproduced; give a new directory for the re-run.`);
+  await checkOutputPath({ path: output, flag: "--output", kind: "directory", reserve: RUN_DIR_RESERVE });
   if (!options.overwrite && (await readdir(output).then((entries) => entries.length > 0, () => false))) {
-    throw new UserError(`${output} is not empty (an earlier re-run?); add --overwrite to replace it, or give --output <dir> for a new directory.`);
+    throw new UserError(`${shortPath(output)} is not empty (an earlier re-run?); add --overwrite to replace it, or give --output <dir> for a new directory.`);
   }
 
   // 1. The data must be byte-identical to what the run trained on.

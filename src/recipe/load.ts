@@ -4,6 +4,7 @@ import { isMap, isScalar, LineCounter, parseDocument, type Document } from "yaml
 import type { z } from "zod";
 import { dataFileAsRecipe } from "../data/recipe-or-data.js";
 import { errnoCode, UserError } from "../errors.js";
+import { clampText, shortPath } from "../io/output-path.js";
 import { fileProblems } from "./check-files.js";
 import { crossFieldRules, dataSchema, loraSchema, recipeSchema, trainSchema, type Recipe } from "./schema.js";
 import { closest } from "./suggest.js";
@@ -45,8 +46,8 @@ export async function loadRecipe(params: { file: string; sets?: string[]; flags?
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(await readFile(file));
   } catch (error) {
-    if (errnoCode(error) === "ENOENT") throw new UserError(`recipe ${params.file} does not exist; \`finetune init --model <id>\` writes a starter.`);
-    if (error instanceof TypeError) throw new UserError(dataFileAsRecipe(params.file, null) ?? `recipe ${params.file} is not UTF-8 text.`);
+    if (errnoCode(error) === "ENOENT") throw new UserError(`recipe ${shortPath(params.file)} does not exist; \`finetune init --model <id>\` writes a starter.`);
+    if (error instanceof TypeError) throw new UserError(dataFileAsRecipe(params.file, null) ?? `recipe ${shortPath(params.file)} is not UTF-8 text.`);
     throw error;
   }
   const asData = dataFileAsRecipe(params.file, text);
@@ -74,8 +75,11 @@ interface CheckedRecipe {
 function accept(checked: CheckedRecipe, source: string): Recipe {
   const { recipe, problems } = checked;
   if (problems.length > 0 || recipe === null) {
-    const lines = problems.map((p) => `  ${p.path}: ${p.message}${p.where}`);
-    throw new UserError(`${source} has ${problems.length} problem${problems.length === 1 ? "" : "s"}:\n${lines.join("\n")}`);
+    // Keys and values come from the user and may be megabytes long (a 50 MB output:); each is shown cut (an
+    // override's origin in `where` is cut where it is made).
+    const lines = problems.slice(0, MAX_PROBLEMS).map((p) => `  ${clampText(p.path, 100, 40)}: ${clampText(p.message)}${p.where}`);
+    if (problems.length > MAX_PROBLEMS) lines.push(`  … and ${problems.length - MAX_PROBLEMS} more`);
+    throw new UserError(`${shortPath(source)} has ${problems.length} problem${problems.length === 1 ? "" : "s"}:\n${lines.join("\n")}`);
   }
   return recipe;
 }
@@ -83,6 +87,8 @@ function accept(checked: CheckedRecipe, source: string): Recipe {
 // Aliases are expanded when the document becomes plain values; past this many a recipe is an expansion attack
 // ("billion laughs"), never a real recipe.
 const MAX_ALIAS_COUNT = 100;
+const MAX_YAML_ERRORS = 10;
+const MAX_PROBLEMS = 50;
 
 function checkRecipe(text: string, source: string, sets: string[], flags: RecipeFlags): CheckedRecipe {
   const lineCounter = new LineCounter();
@@ -90,9 +96,11 @@ function checkRecipe(text: string, source: string, sets: string[], flags: Recipe
   if (doc.errors.length > 0) {
     const lines = doc.errors.map((e) => {
       const { line, col } = lineCounter.linePos(e.pos[0]);
-      return `  ${source}:${line}:${col}: ${e.message.split("\n")[0] ?? ""}`;
+      return `  ${source}:${line}:${col}: ${clampText(e.message.split("\n")[0] ?? "")}`;
     });
-    throw new UserError(`${source} is not valid YAML:\n${lines.join("\n")}`);
+    // A garbage file can have thousands of errors; the first few locate the problem.
+    const more = lines.length > MAX_YAML_ERRORS ? [`  … and ${lines.length - MAX_YAML_ERRORS} more`] : [];
+    throw new UserError(`${source} is not valid YAML:\n${[...lines.slice(0, MAX_YAML_ERRORS), ...more].join("\n")}`);
   }
   if (doc.contents !== null && !isMap(doc.contents)) throw new UserError(`${source}: a recipe is a YAML mapping (model:, data:, lora:, train:, output:).`);
   const overridden = applyOverrides(doc, sets, flags);
@@ -117,7 +125,7 @@ function yamlToValue(doc: Document, source: string): unknown {
     if (/alias count/i.test(message)) {
       throw new UserError(`${source}: its YAML aliases (*name) expand to too much data, as in an alias bomb; a recipe never needs that many — write the values out.`);
     }
-    throw new UserError(`${source} is not valid YAML: ${message.split("\n")[0] ?? ""}`);
+    throw new UserError(`${source} is not valid YAML: ${clampText(message.split("\n")[0] ?? "")}`);
   }
 }
 
@@ -135,7 +143,7 @@ function hasCycle(value: unknown, ancestors: Set<object>): boolean {
 export function parseYamlText(text: string, source: string): unknown {
   const doc = parseDocument(text, { prettyErrors: false, logLevel: "error" });
   const [first] = doc.errors;
-  if (first) throw new UserError(`${source} is not valid YAML: ${first.message.split("\n")[0] ?? ""}`);
+  if (first) throw new UserError(`${source} is not valid YAML: ${clampText(first.message.split("\n")[0] ?? "")}`);
   return yamlToValue(doc, source);
 }
 
@@ -150,24 +158,24 @@ function applyOverrides(doc: Document, sets: string[], flags: RecipeFlags): Map<
     const eq = set.indexOf("=");
     const key = eq > 0 ? set.slice(0, eq).trim() : "";
     if (!/^[a-z_]+(\.[a-z_]+)*$/.test(key)) {
-      problems.push(`--set ${JSON.stringify(set)}: write key.path=value, e.g. --set train.lr=1e-4`);
+      problems.push(`--set ${clampText(JSON.stringify(set), 100, 40)}: write key.path=value, e.g. --set train.lr=1e-4`);
       continue;
     }
     const path = key.split(".");
     if (path.length > 1 && !isMap(doc.getIn(path.slice(0, -1), true)) && doc.hasIn(path.slice(0, -1))) {
-      problems.push(`--set ${key}: ${path.slice(0, -1).join(".")} is not a mapping`);
+      problems.push(`--set ${clampText(key, 100, 40)}: ${clampText(path.slice(0, -1).join("."), 100, 40)} is not a mapping`);
       continue;
     }
     let value: unknown;
     try {
-      value = parseYamlText(set.slice(eq + 1), `--set ${key}`);
+      value = parseYamlText(set.slice(eq + 1), `--set ${clampText(key, 100, 40)}`);
     } catch (error) {
       if (!(error instanceof UserError)) throw error;
-      problems.push(`${error.message}; quote it if it is text, e.g. --set '${key}="…"'`);
+      problems.push(`${clampText(error.message)}; quote it if it is text, e.g. --set '${clampText(key, 100, 40)}="…"'`);
       continue;
     }
     doc.setIn(path, doc.createNode(value));
-    origin.set(key, `--set ${key}`);
+    origin.set(key, `--set ${clampText(key, 100, 40)}`);
   }
   if (problems.length > 0) throw new UserError(problems.join("\n"));
   if (flags.output !== undefined) {

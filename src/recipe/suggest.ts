@@ -1,5 +1,7 @@
 /** The closest known name to a misspelt one ("did you mean"), or null when nothing is close. */
 export function closest(name: string, known: readonly string[]): string | null {
+  // Known names are short; a name many times longer is no misspelling (and a megabyte key would cost a huge table).
+  if (name.length > 64) return null;
   let best: string | null = null;
   let bestDistance = Math.max(2, Math.floor(name.length / 3)) + 1;
   for (const candidate of known) {

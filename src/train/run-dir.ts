@@ -1,7 +1,8 @@
-import { lstat, mkdir, readdir, readFile, rm, rmdir, stat } from "node:fs/promises";
+import { lstat, readdir, readFile, rm, rmdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { errnoCode, UserError } from "../errors.js";
 import { writeFileAtomic } from "../io/atomic.js";
+import { makeDirs, removeCreated, shortPath } from "../io/output-path.js";
 import { acquireRunOwner, RUN_OWNER_FILE } from "./run-owner.js";
 
 /** Written when finetune creates (or first trains in) a run directory: only a marked directory is ever deleted. */
@@ -21,6 +22,12 @@ export const RUN_LAYOUT: Layout = {
   adapter: ADAPTER,
   checkpoints: { "step-N": CHECKPOINT },
 };
+
+/**
+ * Bytes below the run folder that its deepest file needs (checkpoints/step-N/adapter/adapter_model.safetensors
+ * and a temp suffix), so an output path is refused up front rather than at the first checkpoint.
+ */
+export const RUN_DIR_RESERVE = 128;
 
 /** tempSibling()'s names (`<name>.tmp-<pid>-<hex>`): left by a write that was killed, ours like <name>. */
 const TEMP = /^(.+)\.tmp-\d+-[0-9a-f]{8}$/;
@@ -45,12 +52,12 @@ export interface RunDirState {
 export async function inspectRunDir(output: string): Promise<RunDirState> {
   const info = await stat(output).catch(() => null);
   if (!info) return { exists: false, entries: [], marked: false, locked: false, foreign: [], checkpoint: null, worthKeeping: null };
-  if (!info.isDirectory()) throw new UserError(`output ${output} is a file, not a directory; choose another --output.`);
+  if (!info.isDirectory()) throw new UserError(`output ${shortPath(output)} is a file, not a directory; choose another --output.`);
   let names: string[];
   try {
     names = await readdir(output);
   } catch (error) {
-    throw new UserError(`cannot read the output directory ${output} (${errnoCode(error) ?? String(error)}); choose another --output.`);
+    throw new UserError(`cannot read the output directory ${shortPath(output)} (${errnoCode(error) ?? String(error)}); choose another --output.`);
   }
   const foreign: string[] = [];
   await collectForeign(output, "", RUN_LAYOUT, foreign);
@@ -131,21 +138,21 @@ export async function claimRunDir(params: ClaimRunDirParams): Promise<RunDirClai
   // by pid N" explains more than "not empty".
   if (!state.locked) decide(output, state, params);
   let created = false;
+  // Parents made for this run are removed with it when it never writes anything.
+  let parents: string[] = [];
   if (!state.exists) {
-    await mkdir(output, { recursive: true }).catch((error: unknown) => {
-      throw unwritable(output, "create", error);
-    });
+    parents = (await makeDirs({ path: output, flag: "--output" })).filter((dir) => dir !== output);
     created = true;
   }
   const releaseLock = await (created ? writeMarker(output, params.version) : Promise.resolve())
     .then(() => acquireRunOwner({ path: join(output, RUN_OWNER_FILE), command: params.command }))
     .catch(async (error: unknown) => {
-      if (created) await removeIfUnused(output);
+      if (created) await removeIfUnused(output, parents);
       throw unwritable(output, "write into", error);
     });
   const release = async (): Promise<void> => {
     await releaseLock();
-    if (created) await removeIfUnused(output);
+    if (created) await removeIfUnused(output, parents);
   };
   let plan: Plan;
   try {
@@ -164,7 +171,7 @@ export async function claimRunDir(params: ClaimRunDirParams): Promise<RunDirClai
       const now = await inspectRunDir(output);
       if (plan.clear) {
         // Checked again: the folder may have changed while the model loaded.
-        if (now.foreign.length > 0) throw new UserError(`${output} now holds ${listPaths(now.foreign)}, which finetune did not write; refusing to delete it. Move those away or choose another --output.`);
+        if (now.foreign.length > 0) throw new UserError(`${shortPath(output)} now holds ${listPaths(now.foreign)}, which finetune did not write; refusing to delete it. Move those away or choose another --output.`);
         for (const name of now.entries) await rm(join(output, name), { recursive: true, force: true });
       } else {
         await removeTempFiles(output);
@@ -186,38 +193,38 @@ function decide(output: string, state: RunDirState, options: { resume: boolean; 
   const empty = state.entries.length === 0;
   const ours = state.marked && state.foreign.length === 0;
   const restartable = ours && state.worthKeeping === null;
-  const restartNotice = `${output} holds a run that stopped before its first checkpoint and nothing worth keeping; starting it again from step 0.`;
+  const restartNotice = `${shortPath(output)} holds a run that stopped before its first checkpoint and nothing worth keeping; starting it again from step 0.`;
   const notOurs = state.foreign.length > 0 ? `it holds ${listPaths(state.foreign)}, which finetune did not write` : `it has no ${RUN_MARKER} file, so finetune cannot tell that it created it`;
   if (options.resume) {
     if (state.checkpoint !== null) return { resumeStep: state.checkpoint, clear: false, notice: null };
-    if (!state.exists || empty) throw new UserError(`--resume: ${output} has no checkpoint to resume from (${state.exists ? "it is empty" : "it does not exist"}); run without --resume to start.`);
+    if (!state.exists || empty) throw new UserError(`--resume: ${shortPath(output)} has no checkpoint to resume from (${state.exists ? "it is empty" : "it does not exist"}); run without --resume to start.`);
     if (restartable) return { resumeStep: null, clear: true, notice: restartNotice };
-    if (state.foreign.length > 0 || !state.marked) throw new UserError(`--resume: ${output} has no checkpoint to resume from and is not a finetune run (${notOurs}); choose another --output.`);
+    if (state.foreign.length > 0 || !state.marked) throw new UserError(`--resume: ${shortPath(output)} has no checkpoint to resume from and is not a finetune run (${notOurs}); choose another --output.`);
     throw new UserError(
       state.worthKeeping === "checkpoints"
-        ? `--resume: ${output} has no complete checkpoint to resume from (checkpoints/ holds only incomplete or damaged ones); start again with --overwrite, or choose another --output.`
-        : `--resume: ${output} has no checkpoint to resume from: it holds a finished run (adapter/); use --overwrite to train it again, or --output for a new run.`,
+        ? `--resume: ${shortPath(output)} has no complete checkpoint to resume from (checkpoints/ holds only incomplete or damaged ones); start again with --overwrite, or choose another --output.`
+        : `--resume: ${shortPath(output)} has no checkpoint to resume from: it holds a finished run (adapter/); use --overwrite to train it again, or --output for a new run.`,
     );
   }
   if (!state.exists || empty) return { resumeStep: null, clear: false, notice: null };
   if (options.overwrite) {
     if (ours) return { resumeStep: null, clear: true, notice: null };
-    throw new UserError(`--overwrite: refusing to delete ${output}: ${notOurs}. ${state.foreign.length > 0 ? "Move those away" : "Delete it yourself if it is an old run"}, or choose another --output.`);
+    throw new UserError(`--overwrite: refusing to delete ${shortPath(output)}: ${notOurs}. ${state.foreign.length > 0 ? "Move those away" : "Delete it yourself if it is an old run"}, or choose another --output.`);
   }
   if (restartable) return { resumeStep: null, clear: true, notice: restartNotice };
   if (state.foreign.length > 0) {
-    throw new UserError(`output directory ${output} is not empty (${notOurs}); choose another --output (finetune never deletes what it did not write).`);
+    throw new UserError(`output directory ${shortPath(output)} is not empty (${notOurs}); choose another --output (finetune never deletes what it did not write).`);
   }
   const holds = state.checkpoint !== null ? `a run with checkpoints up to step ${state.checkpoint}` : state.worthKeeping === "checkpoints" ? "a run with incomplete or damaged checkpoints" : "a finished run (adapter/)";
   const choices = [state.checkpoint !== null ? "--resume to continue that run" : null, ours ? "--overwrite to replace it" : null, "--output for a new directory"].filter((c) => c !== null);
-  throw new UserError(`output directory ${output} is not empty: it holds ${holds}; use ${choices.join(", ")}.`);
+  throw new UserError(`output directory ${shortPath(output)} is not empty: it holds ${holds}; use ${choices.join(", ")}.`);
 }
 
 /** A file-system refusal (permissions, read-only, not a folder, too long) as a usage error; anything else as is. */
 function unwritable(output: string, verb: string, error: unknown): unknown {
   const code = errnoCode(error);
   if (code === undefined || !["EACCES", "EPERM", "EROFS", "ENOTDIR", "ENAMETOOLONG", "EEXIST", "ENOSPC", "EDQUOT"].includes(code)) return error;
-  return new UserError(`cannot ${verb} the output directory ${output} (${code}); choose another --output.`);
+  return new UserError(`cannot ${verb} the output directory ${shortPath(output)} (${code}); choose another --output.`);
 }
 
 function listPaths(paths: string[]): string {
@@ -241,9 +248,10 @@ async function removeTempFiles(output: string): Promise<void> {
 }
 
 /** Removes a folder this process created if it holds nothing but the marker (the run failed before writing). */
-async function removeIfUnused(output: string): Promise<void> {
+async function removeIfUnused(output: string, parents: string[]): Promise<void> {
   const names = await readdir(output).catch(() => null);
   if (names === null || names.some((n) => n !== RUN_MARKER)) return;
   await rm(join(output, RUN_MARKER), { force: true });
   await rmdir(output).catch(() => undefined);
+  await removeCreated(parents);
 }

@@ -5,6 +5,7 @@ import { dirname } from "node:path";
 import { z } from "zod";
 import { processStartTicks } from "../io/process-start.js";
 import { errnoCode, RuntimeFailure, UserError } from "../errors.js";
+import { shortPath } from "../io/output-path.js";
 import { tempSibling } from "../io/atomic.js";
 
 /** The file in a run directory that says which process is training in it right now. */
@@ -69,7 +70,7 @@ export async function acquireRunOwner(params: AcquireRunOwnerParams): Promise<()
     if (owner !== null && ownerAlive(owner, host)) {
       const where = owner.host === host ? "" : ` on ${owner.host}`;
       throw new UserError(
-        `${dirname(params.path)} is in use by another run: ${owner.command}, pid ${owner.pid}${where}, started ${owner.started_at}. ` +
+        `${shortPath(dirname(params.path))} is in use by another run: ${owner.command}, pid ${owner.pid}${where}, started ${owner.started_at}. ` +
           `Wait for it to finish or stop it (Ctrl-C in its terminal, or kill -INT ${owner.pid}${where}), or use --output for a separate run` +
           `${owner.host === host ? "" : `; if that process no longer runs, delete ${params.path}`}.`,
       );

@@ -8,6 +8,7 @@ import { prepareData, type DataFile } from "../data/prepare.js";
 import { Interrupted, UserError } from "../errors.js";
 import { stopCause, uninterruptible } from "../interrupt.js";
 import { writeFileAtomic } from "../io/atomic.js";
+import { checkOutputPath } from "../io/output-path.js";
 import { replaceDirAtomic } from "../io/replace-dir.js";
 import { resolveModelSource } from "../hub/model-source.js";
 import { resolveToken } from "../hub/token.js";
@@ -26,7 +27,7 @@ import { lossPlotSvg } from "./loss-plot.js";
 import { modelName } from "../model/model-name.js";
 import { createOptimizer, trainLoop } from "./loop.js";
 import { MetricsFile, trainLosses } from "./metrics.js";
-import { claimRunDir, type RunDirClaim } from "./run-dir.js";
+import { claimRunDir, RUN_DIR_RESERVE, type RunDirClaim } from "./run-dir.js";
 import { trainProgress } from "../ui/train-progress.js";
 import { transferProgress } from "../ui/transfer-progress.js";
 
@@ -67,6 +68,9 @@ export interface TrainingResult {
 export async function runTraining(params: RunTrainingParams): Promise<TrainingResult> {
   // 1. The output directory: ours for the whole run (a second process is refused), never clobbered unless asked.
   const output = resolve(params.recipe.output);
+  // Length, a file on the way, a folder that accepts no files, a file system that does not answer: refused now,
+  // before anything is read, downloaded or loaded.
+  await checkOutputPath({ path: output, flag: "--output", kind: "directory", reserve: RUN_DIR_RESERVE });
   // Temp files of a killed finetune process are ours to remove; a folder holding only those counts as empty.
   const removed = await removeStaleTemps(output);
   if (removed.length > 0) params.context.reporter.info(`removed ${removed.length} temp file${removed.length === 1 ? "" : "s"} left in ${output} by an interrupted finetune process`);

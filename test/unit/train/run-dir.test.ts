@@ -158,9 +158,15 @@ describe("run directories: only what is provably ours is ever deleted", () => {
   it("an output path that cannot be created is a usage error naming it, not a crash", async () => {
     const file = join(tmp.path, "a-file");
     write(file);
-    expect(await refusal(join(file, "run"), {})).toBe(`cannot create the output directory ${join(file, "run")} (ENOTDIR); choose another --output.`);
+    expect(await refusal(join(file, "run"), {})).toBe(`cannot use --output ${join(file, "run")} (ENOTDIR: a part of it is a file, not a folder); choose another --output.`);
+    expect(existsSync(join(file, "run"))).toBe(false);
+    // Refused on its length before the file system sees it; the message shows the path cut, with its length.
     const long = join(tmp.path, "x".repeat(300));
-    expect(await refusal(long, {})).toBe(`cannot create the output directory ${long} (ENAMETOOLONG); choose another --output.`);
+    const message = await refusal(long, {});
+    expect(message).toContain(`the name "${"x".repeat(60)}…${"x".repeat(40)} (300 characters)" is 300 bytes; file systems allow at most 255 per name`);
+    expect(message.length).toBeLessThan(400);
+    // Under /proc, Node's recursive mkdir spins forever; the one-level mkdir fails at once.
+    expect(await refusal("/proc/finetune-no-such/run", {})).toMatch(/^cannot create --output \/proc\/finetune-no-such\/run \((ENOENT|EACCES)\); choose another --output\.$/);
   });
 
   it("a second claim on the same folder is refused while the first holds it, and succeeds after release", async () => {
