@@ -6,6 +6,7 @@ import { installInterruptHandlers, interruptFor } from "./interrupt.js";
 import { guardOutput } from "./ui/output-guard.js";
 import { Reporter } from "./ui/reporter.js";
 import { packageVersion } from "./version.js";
+import { writeFailure } from "./io/write-failure.js";
 
 /** Each command declares its own options type; commander has produced exactly those keys. */
 type CommandModule = { run(context: CommandContext, args: string[], options: never): Promise<void> };
@@ -77,6 +78,12 @@ export async function runCli(argv: string[]): Promise<number> {
     if (isKnownError(error)) {
       reporter.failure(error.exitCode, redactSecrets(error.message));
       return error.exitCode;
+    }
+    // Last line of defence: a full disk or a read-only folder is the user's to fix, never "a bug".
+    const diskError = writeFailure({ error });
+    if (diskError !== undefined) {
+      reporter.failure(diskError.exitCode, redactSecrets(diskError.message));
+      return diskError.exitCode;
     }
     const stack = error instanceof Error ? (error.stack ?? error.message) : String(error);
     reporter.failure(1, "this is a bug in finetune; please report it with the output below", redactSecrets(stack));

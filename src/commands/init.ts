@@ -1,4 +1,4 @@
-import { stat, writeFile } from "node:fs/promises";
+import { rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { CommandContext } from "../context.js";
 import { errnoCode, UserError } from "../errors.js";
@@ -32,6 +32,8 @@ export async function run(context: CommandContext, _args: string[], options: Ini
     await removeCreated(created);
     const code = errnoCode(error);
     if (code === "EEXIST") throw new UserError(`${shortPath(out)} exists; choose another --out or add --force to replace it.`);
+    // Without --force the file is ours (flag "wx" created it): a full disk must not leave a truncated recipe behind.
+    if (code !== undefined && !options.force) await rm(out, { force: true });
     if (code !== undefined) throw new UserError(`cannot write ${shortPath(out)} (${code}); choose another --out.`);
     throw error;
   }

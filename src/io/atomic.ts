@@ -45,11 +45,18 @@ export async function writeStreamAtomic(path: string, write: (handle: FileHandle
   }
 }
 
-/** Writes all of `bytes`, in pieces below Node's 2 GiB limit per write. */
-export async function writeAll(handle: FileHandle, bytes: Uint8Array): Promise<void> {
+/**
+ * Writes all of `bytes`, in pieces below Node's 2 GiB limit per write. A short write is retried from where it
+ * stopped; a write that takes no bytes at all means the disk took nothing, so it is reported as ENOSPC (naming
+ * `path`) instead of looping forever.
+ */
+export async function writeAll(handle: FileHandle, bytes: Uint8Array, path?: string): Promise<void> {
   let done = 0;
   while (done < bytes.byteLength) {
     const { bytesWritten } = await handle.write(bytes, done, Math.min(bytes.byteLength - done, 1 << 30));
+    if (bytesWritten <= 0) {
+      throw Object.assign(new Error(`ENOSPC: wrote 0 of ${bytes.byteLength - done} remaining bytes`), { code: "ENOSPC", path });
+    }
     done += bytesWritten;
   }
 }

@@ -17,8 +17,8 @@ export interface TensorToWrite {
 export async function writeSafetensors(path: string, tensors: TensorToWrite[], metadata?: Record<string, string>): Promise<void> {
   const { header, ordered } = planLayout(tensors, metadata);
   await writeStreamAtomic(path, async (handle) => {
-    await writeAll(handle, header);
-    for (const tensor of ordered) await writeAll(handle, encodeTensor(tensor));
+    await writeAll(handle, header, path);
+    for (const tensor of ordered) await writeAll(handle, encodeTensor(tensor), path);
   });
 }
 

@@ -101,12 +101,12 @@ export function serializeGguf(contents: GgufContents): Uint8Array {
 export async function writeGguf(path: string, contents: GgufContents): Promise<void> {
   const { header } = planGguf(contents);
   await writeStreamAtomic(path, async (handle) => {
-    await writeAll(handle, header);
+    await writeAll(handle, header, path);
     for (const tensor of contents.tensors) {
       const bytes = toLeBytes(tensor.data);
-      await writeAll(handle, bytes);
+      await writeAll(handle, bytes, path);
       // Zero padding after every tensor, so the next one (and the file end) stays aligned, as gguf-py does.
-      await writeAll(handle, new Uint8Array(alignUp(bytes.byteLength) - bytes.byteLength));
+      await writeAll(handle, new Uint8Array(alignUp(bytes.byteLength) - bytes.byteLength), path);
     }
   });
 }
