@@ -41,8 +41,17 @@ export async function writeStreamAtomic(path: string, write: (handle: FileHandle
     await rename(temp, path);
   } catch (error) {
     await rm(temp, { force: true });
-    throw error;
+    throw withErrorPath(error, path);
   }
+}
+
+/**
+ * A FileHandle's write errors (ENOSPC, EIO, …) carry no path; the file being written is named for the message the
+ * user sees (src/io/write-failure.ts needs it).
+ */
+export function withErrorPath(error: unknown, path: string): unknown {
+  if (typeof error === "object" && error !== null && "code" in error && !("path" in error)) Object.assign(error, { path });
+  return error;
 }
 
 /**

@@ -52,7 +52,7 @@ export function writeFailure(params: WriteFailureParams): UserError | undefined 
   const what = params.what === undefined ? "" : ` (writing ${params.what})`;
   if (DISK_FULL.has(code)) {
     const free = freeBytes(path);
-    const need = params.bytesNeeded === undefined ? "" : `; needed ${params.bytesNeeded} bytes`;
+    const need = params.bytesNeeded === undefined ? "" : `; it needs about ${params.bytesNeeded} bytes`;
     const has = free === undefined ? "" : `, ${free} bytes free`;
     return new UserError(
       `the disk holding ${path} is full (${code})${what}${need}${has}. Free some space, or choose a folder on another disk with --output / --out.`,

@@ -1,7 +1,7 @@
-import { appendFile, readFile } from "node:fs/promises";
+import { appendFile, readFile, stat, truncate } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import { writeFileAtomic } from "../io/atomic.js";
+import { withErrorPath, writeFileAtomic } from "../io/atomic.js";
 
 export interface TrainRow {
   type: "train";
@@ -53,9 +53,16 @@ export class MetricsFile {
     await writeFileAtomic(this.path, this.rows.map((row) => `${JSON.stringify(row)}\n`).join(""));
   }
 
+  /** Appends one row whole: a write the disk cut short is undone, so the file never ends in half a row. */
   async append(row: MetricsRow): Promise<void> {
+    const before = await stat(this.path).then((info) => info.size, () => null);
+    try {
+      await appendFile(this.path, `${JSON.stringify(row)}\n`);
+    } catch (error) {
+      if (before !== null) await truncate(this.path, before).catch(() => undefined);
+      throw withErrorPath(error, this.path);
+    }
     this.rows.push(row);
-    await appendFile(this.path, `${JSON.stringify(row)}\n`);
   }
 }
 

@@ -8,6 +8,7 @@ import { prepareData, type DataFile } from "../data/prepare.js";
 import { Interrupted, UserError } from "../errors.js";
 import { stopCause, uninterruptible } from "../interrupt.js";
 import { writeFileAtomic } from "../io/atomic.js";
+import { writeFailure } from "../io/write-failure.js";
 import { checkOutputPath } from "../io/output-path.js";
 import { replaceDirAtomic } from "../io/replace-dir.js";
 import { resolveModelSource } from "../hub/model-source.js";
@@ -17,7 +18,7 @@ import { savePeftAdapter, type BaseModelInfo } from "../lora/peft-save.js";
 import { loadModel, readModelConfig } from "../model/load-model.js";
 import { checkMemoryBudget } from "./memory-check.js";
 import { loadTokenizer } from "../tokenizer/load.js";
-import { loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
+import { checkpointDir, loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
 import { findResumePoint } from "./checkpoint-scan.js";
 import { recentAverage } from "./loss-average.js";
 import { checkRunResume } from "./resume.js";
@@ -142,6 +143,8 @@ async function trainInRunDir(params: RunTrainingParams, output: string, claim: R
   });
   const base: BaseModelInfo = { nameOrPath: source.repo ?? source.dir, revision: source.sha };
   const optimizer = createOptimizer(tf, recipe.train.weight_decay);
+  // float32 LoRA weights; a checkpoint holds them and both AdamW moments, plus the adapter copy.
+  const loraBytes = lora.variables().reduce((sum, variable) => sum + variable.size * 4, 0);
   reporter.info(`model: ${base.nameOrPath}${base.revision ? `@${base.revision.slice(0, 12)}` : ""} on ${backend.label} · LoRA r=${recipe.lora.r} on ${lora.targetModules.join(", ")} (${lora.adapters.length} modules) · ${totalSteps} steps`);
 
   if (backend.matmul) reporter.info(`matmul: ${backend.matmul.path} — ${backend.matmul.reason}`);
@@ -167,7 +170,7 @@ async function trainInRunDir(params: RunTrainingParams, output: string, claim: R
   progress.start();
   const onStop = (): void => progress.stopping(stopCause(context.signal));
   context.signal.addEventListener("abort", onStop, { once: true });
-  let lastCheckpoint: string | null = null;
+  let lastCheckpoint: string | null = resumePoint?.dir ?? null;
   let outcome;
   try {
     outcome = await trainLoop({
@@ -196,7 +199,9 @@ async function trainInRunDir(params: RunTrainingParams, output: string, claim: R
         },
         onCheckpoint: async (state, reason) => {
           // A second Ctrl-C while this runs waits for it: the run keeps the new checkpoint or the previous one.
-          const dir = await uninterruptible("writing the checkpoint", () => saveCheckpoint({ tf, output, lora, optimizer, state, data: dataHashes, config: model.config, base }));
+          const dir = await uninterruptible("writing the checkpoint", () => saveCheckpoint({ tf, output, lora, optimizer, state, data: dataHashes, config: model.config, base })).catch((error: unknown) => {
+            throw diskFailure(error, `checkpoint step ${state.step}`, checkpointDir(output, state.step), loraBytes * 4, lastCheckpoint, params.resumeHint);
+          });
           lastCheckpoint = dir;
           if (reason === "interrupt") progress.log(`checkpoint written: ${dir}`);
         },
@@ -217,7 +222,9 @@ async function trainInRunDir(params: RunTrainingParams, output: string, claim: R
 
   // 6. The final adapter, written whole or not at all, and the final plot.
   const adapterDir = join(output, "adapter");
-  await uninterruptible("writing the adapter", () => replaceDirAtomic(adapterDir, (temp) => savePeftAdapter(tf, temp, lora, model.config, base)));
+  await uninterruptible("writing the adapter", () => replaceDirAtomic(adapterDir, (temp) => savePeftAdapter(tf, temp, lora, model.config, base))).catch((error: unknown) => {
+    throw diskFailure(error, "the final adapter", adapterDir, loraBytes, lastCheckpoint, params.resumeHint);
+  });
   await plot();
   const lock = await writeRunLock({
     output,
@@ -256,4 +263,17 @@ function lossSummary(rows: MetricsFile["rows"]): Pick<TrainingResult, "last_step
     val_loss: lastEval?.type === "eval" ? lastEval.val_loss : null,
     val_loss_step: lastEval?.step ?? null,
   };
+}
+
+/**
+ * A full or read-only disk while writing a checkpoint or the adapter: the message says what was being written, the
+ * bytes it needs, that the earlier checkpoint is intact (the atomic writers leave no partial folder) and how to
+ * resume once there is room. Any other error passes through unchanged.
+ */
+function diskFailure(error: unknown, what: string, path: string, bytesNeeded: number, lastCheckpoint: string | null, resumeHint: string): unknown {
+  // Named by the folder being written, not the temp file inside it that is gone by now.
+  const failure = writeFailure({ error, what, path, bytesNeeded });
+  if (failure === undefined) return error;
+  const kept = lastCheckpoint === null ? "no checkpoint had been written yet" : `the last checkpoint, ${lastCheckpoint}, is intact`;
+  return new UserError(`${failure.message} Nothing partial was left; ${kept}. When there is room, continue with: ${resumeHint}`);
 }

@@ -13,7 +13,7 @@ describe("writeFailure", () => {
     expect(error?.exitCode).toBe(2);
     expect(error?.message).toContain("/tmp/run/checkpoints/step-40/trainer.bin");
     expect(error?.message).toContain("checkpoint step 40");
-    expect(error?.message).toContain("needed 4096 bytes");
+    expect(error?.message).toContain("it needs about 4096 bytes");
     expect(error?.message).toMatch(/\d+ bytes free/);
     expect(error?.message).toContain("--output");
   });
