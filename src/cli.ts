@@ -107,7 +107,7 @@ export function buildProgram(version: string, run: (invocation: Invocation) => P
     .command("init")
     .description("write a commented starter recipe")
     .requiredOption("--model <model>", "hub id or local folder")
-    .addOption(new Option("--format <format>", "data format").choices(["chat", "alpaca", "text", "completion"]).default("chat"))
+    .addOption(new Option("--format <format>", "data format (default: auto with --data, which detects it; chat otherwise)").choices(["auto", "chat", "alpaca", "text", "completion"]))
     .option("--data <path>", "training data: a file, a glob or a hub dataset (default: data/train.jsonl)")
     .option("--out <file>", "recipe file to write", "recipe.yaml")
     .option("--force", "replace an existing file", false)

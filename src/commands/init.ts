@@ -5,11 +5,11 @@ import { errnoCode, UserError } from "../errors.js";
 import { checkOutputPath, checkPathLength, makeDirs, removeCreated, shortPath } from "../io/output-path.js";
 import { parseRecipe } from "../recipe/load.js";
 import { starterPaths } from "../recipe/starter-paths.js";
-import { starterRecipe } from "../recipe/starter.js";
+import { starterRecipe, type StarterFormat } from "../recipe/starter.js";
 
 interface InitOptions {
   model: string;
-  format: "chat" | "alpaca" | "text" | "completion";
+  format?: StarterFormat;
   data?: string;
   out?: string;
   force?: boolean;
@@ -21,7 +21,9 @@ export async function run(context: CommandContext, _args: string[], options: Ini
   const out = resolve(file);
   checkPathLength(out, { flag: "--out" });
   const paths = starterPaths({ model: options.model, data: options.data, recipeFile: file, cwd: process.cwd() });
-  const text = starterRecipe({ model: paths.model, format: options.format, data: paths.data, output: `runs/${paths.slug}-${options.format}`, file });
+  // Given data, its records decide the format (as train detects it); the placeholder data/train.jsonl is chat.
+  const format = options.format ?? (options.data === undefined ? "chat" : "auto");
+  const text = starterRecipe({ model: paths.model, format, data: paths.data, output: `runs/${paths.slug}${format === "auto" ? "" : `-${format}`}`, file });
   parseRecipe(text, out, [], {}); // the starter must always be valid
   if (await stat(out).then((s) => s.isDirectory(), () => false)) throw new UserError(`--out ${shortPath(out)} is a folder; give a file name, e.g. --out ${shortPath(join(file, "recipe.yaml"))}.`);
   await checkOutputPath({ path: out, flag: "--out", kind: "file" });

@@ -1,5 +1,7 @@
 /** The commented starter recipe `finetune init` writes; every key explained (recipes are documentation). */
-export function starterRecipe(params: { model: string; format: "chat" | "alpaca" | "text" | "completion"; data: string; output: string; file: string }): string {
+export type StarterFormat = "auto" | "chat" | "alpaca" | "text" | "completion";
+
+export function starterRecipe(params: { model: string; format: StarterFormat; data: string; output: string; file: string }): string {
   const chat = params.format === "chat";
   return `# finetune recipe — run it with:  npx finetune train ${params.file}
 # Check it without training:        npx finetune recipe validate ${params.file}

@@ -46,8 +46,9 @@ describe("recipe tools", () => {
       const text = readFileSync(join(work, "sub", "r.yaml"), "utf8");
       expect(text).toContain(`\nmodel: ${written}\n`);
       expect(text).toContain("\n  train: ../data/chat.jsonl\n");
-      // The default run directory is named after the folder, not "model".
-      expect(text).toContain("\noutput: runs/tiny-llama-v2-chat\n");
+      // The default run directory is named after the folder, not "model"; given data, its records decide the format.
+      expect(text).toContain("\noutput: runs/tiny-llama-v2\n");
+      expect(text).toContain("\n  format: auto\n");
       // The recipe really works from where it was written: preview loads the model's tokenizer and the data.
       const preview = await runCli(["preview", "sub/r.yaml", "--json"], env(), { cwd: work });
       expect(preview.code, preview.stderr).toBe(0);
@@ -56,6 +57,13 @@ describe("recipe tools", () => {
     // Without --data the placeholder is named, and the user is told to fill it in.
     const placeholder = await runCli(["init", "--model", named, "--out", "sub/p.yaml"], env(), { cwd: work });
     expect(placeholder.stdout).toContain("put your training data in data/train.jsonl (or edit data.train in sub/p.yaml)");
+    expect(readFileSync(join(work, "sub", "p.yaml"), "utf8")).toContain("\n  format: chat\n");
+    // Plain text records given with --data train as text (a chat default refused them).
+    writeFileSync(join(work, "data", "text.jsonl"), `${JSON.stringify({ text: "a b c" })}\n${JSON.stringify({ text: "d e f" })}\n`);
+    expect((await runCli(["init", "--model", named, "--data", "data/text.jsonl", "--out", "sub/t.yaml"], env(), { cwd: work })).code).toBe(0);
+    const textPreview = await runCli(["preview", "sub/t.yaml", "--json"], env(), { cwd: work });
+    expect(textPreview.code, textPreview.stderr).toBe(0);
+    expect((lastJson(textPreview.stdout) as { format: string }).format).toBe("text");
     expect(readFileSync(join(work, "sub", "p.yaml"), "utf8")).toContain("\n  train: ../data/train.jsonl\n");
     // A name that is neither a hub id nor a folder is refused, naming both readings; nothing is written.
     const neither = await runCli(["init", "--model", "no such/x", "--out", "sub/n.yaml"], env(), { cwd: work });
