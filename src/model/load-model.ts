@@ -7,6 +7,7 @@ import { loadGpt2 } from "./gpt2.js";
 import { registeredMatmulPath } from "../backend/wasm-matmul.js";
 import { loadLlama } from "./llama.js";
 import type { CausalLM, Tf } from "./types.js";
+import type { Quantize } from "./quantize.js";
 import { WeightReader } from "./weight-reader.js";
 
 /** Reads and validates `<dir>/config.json`. */
@@ -32,7 +33,7 @@ export async function readModelConfig(dir: string): Promise<ModelConfig> {
 }
 
 /** Builds the model from a folder with config.json and safetensors weights, reading one tensor at a time. */
-export async function loadModel(tf: Tf, dir: string, options: { fuse?: boolean } = {}): Promise<CausalLM> {
+export async function loadModel(tf: Tf, dir: string, options: { fuse?: boolean; quantize?: Quantize } = {}): Promise<CausalLM> {
   const config = await readModelConfig(dir);
   const checkpoint = await openCheckpoint(dir);
   try {
