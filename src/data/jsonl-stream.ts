@@ -35,28 +35,19 @@ export async function jsonLinesFromChunks(file: string, chunks: AsyncIterable<Ui
     let start = 0;
     for (let at = chunk.indexOf(NEWLINE); at >= 0; at = chunk.indexOf(NEWLINE, start)) {
       const piece = chunk.subarray(start, at);
-      finish(pending.length === 0 ? piece : concat([...pending, piece]));
+      finish(pending.length === 0 ? piece : Buffer.concat([...pending, piece]));
       pending = [];
       start = at + 1;
     }
     // The chunk may be reused by the reader, so what is kept for the next line is copied.
     if (start < chunk.length) pending.push(chunk.slice(start));
   }
-  if (pending.length > 0) finish(concat(pending));
+  if (pending.length > 0) finish(Buffer.concat(pending));
   return records;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
-function looksLikeUtf16(bytes: Uint8Array): boolean {
+/** A UTF-16 byte-order mark, the usual reason a text file is not UTF-8. */
+export function looksLikeUtf16(bytes: Uint8Array): boolean {
   return (bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff);
 }
 

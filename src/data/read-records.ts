@@ -5,7 +5,7 @@ import { extname } from "node:path";
 import { errnoCode, UserError } from "../errors.js";
 import { csvRecords } from "./csv-records.js";
 import { jsonArrayRecords } from "./json-records.js";
-import { jsonLinesFromChunks, notUtf8 } from "./jsonl-stream.js";
+import { jsonLinesFromChunks, looksLikeUtf16, notUtf8 } from "./jsonl-stream.js";
 import { parquetRecords } from "./parquet-records.js";
 
 /** One record and the 1-based line (row, for Parquet) it starts on, so errors can say `file:line`. */
@@ -61,7 +61,6 @@ async function* readChunks(path: string): AsyncGenerator<Uint8Array> {
   try {
     for await (const chunk of createReadStream(path)) yield chunk as Buffer;
   } catch (error) {
-    if (error instanceof UserError) throw error;
     throw readError(path, error);
   }
 }
@@ -82,7 +81,7 @@ function decodeUtf8(path: string, bytes: Buffer): string {
   } catch (error) {
     // Past V8's longest string the decoder fails too, for a reason that has nothing to do with the encoding.
     if (errnoCode(error) === "ERR_STRING_TOO_LONG") throw tooLarge(path);
-    const utf16 = (bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff);
+    const utf16 = looksLikeUtf16(bytes);
     throw notUtf8(path, null, utf16);
   }
 }

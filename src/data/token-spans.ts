@@ -27,19 +27,10 @@ type Tokenizer = Pick<ModelTokenizer, "encode" | "idToToken">;
  */
 export function tokensInSpans(tokenizer: Tokenizer, text: string, ids: readonly number[], spans: readonly CharSpan[]): boolean[] {
   const marked = new Array<boolean>(ids.length).fill(false);
-  const cuts = new Map<number, Cut>();
-  const cutAt = (boundary: number): Cut => {
-    let cut = cuts.get(boundary);
-    if (cut === undefined) {
-      cut = locate(tokenizer, text, ids, boundary);
-      cuts.set(boundary, cut);
-    }
-    return cut;
-  };
   for (const span of spans) {
     if (span.end <= span.start) continue;
-    const first = cutAt(span.start).before;
-    const endCut = cutAt(span.end);
+    const first = locate(tokenizer, text, ids, span.start).before;
+    const endCut = locate(tokenizer, text, ids, span.end);
     const last = endCut.before + (endCut.straddles ? 1 : 0);
     for (let i = first; i < last && i < ids.length; i += 1) marked[i] = true;
   }

@@ -49,8 +49,9 @@ function encodeMasked(tokenizer: ModelTokenizer, text: string, spans: CharSpan[]
     trained = ids.map(() => true);
   } else {
     const core = tokenizer.encode(text, { addSpecialTokens: false });
-    ids = hasBos ? core : tokenizer.encode(text, { addSpecialTokens: true });
-    const front = specialsInFront(ids, core);
+    const { front: before, back: after } = hasBos ? { front: [], back: [] } : tokenizer.specialsAround(text);
+    ids = [...before, ...core, ...after];
+    const front = before.length;
     const inSpan = tokensInSpans(tokenizer, text, core, spans);
     const endTrained = spans.some((span) => span.start < span.end && span.end >= text.length);
     trained = ids.map((_, i) => (i < front ? false : i < front + core.length ? (inSpan[i - front] ?? false) : endTrained));
@@ -63,17 +64,6 @@ function encodeMasked(tokenizer: ModelTokenizer, text: string, spans: CharSpan[]
   const labels = Uint8Array.from(trained, (value) => (value ? 1 : 0));
   if (labels.length > 0) labels[0] = 0;
   return { ids, labels };
-}
-
-/** How many specials the post_processor put before the text's own tokens (`core` is found inside `ids`). */
-function specialsInFront(ids: readonly number[], core: readonly number[]): number {
-  for (let offset = 0; offset + core.length <= ids.length; offset += 1) {
-    let same = true;
-    for (let i = 0; i < core.length && same; i += 1) same = ids[offset + i] === core[i];
-    if (same) return offset;
-  }
-  // A post_processor that changes the text's own ids is unheard of; treat every extra id as a leading special.
-  return Math.max(0, ids.length - core.length);
 }
 
 function eosId(tokenizer: ModelTokenizer): number {

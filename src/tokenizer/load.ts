@@ -9,6 +9,12 @@ import { checkEncodedIds, checkTokenizerIds } from "./id-bounds.js";
 export interface ModelTokenizer {
   /** Token ids for `text`; `addSpecialTokens` (default true) applies the tokenizer.json post_processor (BOS/EOS). */
   encode(text: string, options?: { addSpecialTokens?: boolean }): number[];
+  /**
+   * The ids the post_processor puts before and after a text's own (e.g. BOS), the same for every text: so a caller
+   * that needs both encodings encodes once without specials and adds these. Found once, by encoding `probe` (any
+   * text this tokenizer can encode) both ways.
+   */
+  specialsAround(probe: string): { front: number[]; back: number[] };
   /** Text for `ids`; `[]` gives "". */
   decode(ids: number[], options?: { skipSpecialTokens?: boolean }): string;
   idToToken(id: number): string | undefined;
@@ -139,11 +145,18 @@ export async function loadTokenizer(dir: string): Promise<ModelTokenizer> {
 
   const { chatTemplate, chatTemplateNames } = pickChatTemplate(templateFile, config);
 
+  const encode = (text: string, addSpecialTokens: boolean): number[] => {
+    const ids = checkIds(tokenizer.encode(text, { add_special_tokens: addSpecialTokens }).ids, text);
+    checkEncodedIds(ids, modelVocabSize, idToToken);
+    return ids;
+  };
+
+  let specials: { front: number[]; back: number[] } | undefined;
   return {
-    encode(text, options) {
-      const ids = checkIds(tokenizer.encode(text, { add_special_tokens: options?.addSpecialTokens ?? true }).ids, text);
-      checkEncodedIds(ids, modelVocabSize, idToToken);
-      return ids;
+    encode: (text, options) => encode(text, options?.addSpecialTokens ?? true),
+    specialsAround(probe) {
+      specials ??= specialsAround(encode(probe, true), encode(probe, false));
+      return specials;
     },
     decode(ids, options) {
       // The library refuses an empty list; an empty generation is a normal outcome for us.
@@ -189,6 +202,17 @@ function construct(
         `Its model type is ${JSON.stringify(tokenizerJson.model.type ?? "unknown")}; supported: BPE, WordPiece, Unigram, WordLevel.`,
     );
   }
+}
+
+/** Where a probe's own ids sit inside its encoding with specials: what comes before and after are the specials. */
+function specialsAround(withSpecials: readonly number[], core: readonly number[]): { front: number[]; back: number[] } {
+  for (let offset = 0; offset + core.length <= withSpecials.length; offset += 1) {
+    if (core.every((id, i) => withSpecials[offset + i] === id)) {
+      return { front: withSpecials.slice(0, offset), back: withSpecials.slice(offset + core.length) };
+    }
+  }
+  // A post_processor that changes the text's own ids is unheard of; treat every extra id as a leading special.
+  return { front: withSpecials.slice(0, Math.max(0, withSpecials.length - core.length)), back: [] };
 }
 
 /** The library yields undefined for a piece with no id when the model has no unk token; say so instead. */
