@@ -15,7 +15,7 @@ const T = 256;
 function matmulParameters(model) {
   let n = 0;
   for (const p of model.projections.values()) n += p.inFeatures * p.outFeatures;
-  return n + model.lmHeadWeight.size;
+  return n + model.head.rows * model.head.cols;
 }
 
 function sequences(count) {

@@ -4,21 +4,34 @@ import { attentionMask, groupedAttention, splitHeads } from "./attention.js";
 import { runLayer, type LayerBody } from "./layer-runner.js";
 import { adapterVariables, addAdapterDeltas } from "./linear.js";
 import { assembleModel, defaultPositions } from "./assemble.js";
+import { tensorMatrix, type FrozenMatrix } from "./frozen.js";
 import { geluNew, layerNorm } from "./ops.js";
 import type { CausalLM, ForwardInput, Projection, ProjectionAdapter, Tf } from "./types.js";
 import type { WeightReader } from "./weight-reader.js";
 
+/** A Conv1D's weight: x·W for W stored [in, out] as a tensor, or x·Mᵀ for M [out, in] in a store. */
+interface ConvWeight {
+  apply(x: tfc.Tensor2D): tfc.Tensor2D;
+  inFeatures: number;
+  outFeatures: number;
+  /** [out, in] (PEFT orientation), a new tensor. */
+  weight(): tfc.Tensor2D;
+}
+
 interface Block {
   ln1: [tfc.Tensor1D, tfc.Tensor1D];
-  attn: [tfc.Tensor2D, tfc.Tensor1D];
-  proj: [tfc.Tensor2D, tfc.Tensor1D];
+  attn: [ConvWeight, tfc.Tensor1D];
+  proj: [ConvWeight, tfc.Tensor1D];
   ln2: [tfc.Tensor1D, tfc.Tensor1D];
-  fc: [tfc.Tensor2D, tfc.Tensor1D];
-  fcProj: [tfc.Tensor2D, tfc.Tensor1D];
+  fc: [ConvWeight, tfc.Tensor1D];
+  fcProj: [ConvWeight, tfc.Tensor1D];
   projections: { attn: Projection; proj: Projection; fc: Projection; fcProj: Projection };
 }
 
-/** Loads GPT-2 (Conv1D weights are stored [in, out] already, so they are used as they are). */
+/**
+ * Loads GPT-2. Conv1D weights are stored [in, out], so as tensors they are used as they are; into a store they go
+ * transposed to [out, in], one at a time.
+ */
 export async function loadGpt2(tf: Tf, config: Gpt2Config, reader: WeightReader): Promise<CausalLM> {
   const { hiddenSize: E, innerSize: F, numHeads, headDim: hd, vocabSize: V, maxPositions: P } = config;
   // Checkpoints are saved with or without the `transformer.` prefix.
@@ -29,21 +42,35 @@ export async function loadGpt2(tf: Tf, config: Gpt2Config, reader: WeightReader)
     return t;
   };
   const vector = async (name: string, size: number) => keep(tf.tensor1d(await reader.read(`${prefix}${name}`, [size])));
+  const matrices: FrozenMatrix[] = [];
   const matrix = async (name: string, rows: number, cols: number) => keep(tf.tensor2d(await reader.read(`${prefix}${name}`, [rows, cols]), [rows, cols]));
-  const conv = async (name: string, rows: number, cols: number): Promise<[tfc.Tensor2D, tfc.Tensor1D]> => [
-    await matrix(`${name}.weight`, rows, cols),
+  const frozen = async (name: string, rows: number, cols: number, transpose: boolean) => {
+    const m = await reader.frozen(`${prefix}${name}`, [rows, cols], { transpose });
+    matrices.push(m);
+    return m;
+  };
+  const convWeight = async (name: string, rows: number, cols: number): Promise<ConvWeight> => {
+    if (reader.store) {
+      const m = await frozen(name, cols, rows, true);
+      return { apply: (x) => m.apply(x), inFeatures: rows, outFeatures: cols, weight: () => m.dense() };
+    }
+    const w = await matrix(name, rows, cols);
+    return { apply: (x) => tf.matMul(x, w), inFeatures: rows, outFeatures: cols, weight: () => tf.transpose(w) };
+  };
+  const conv = async (name: string, rows: number, cols: number): Promise<[ConvWeight, tfc.Tensor1D]> => [
+    await convWeight(`${name}.weight`, rows, cols),
     await vector(`${name}.bias`, cols),
   ];
-  const projection = (name: string, w: tfc.Tensor2D): Projection => ({
+  const projection = (name: string, w: ConvWeight): Projection => ({
     // PEFT names GPT-2 modules under `transformer.` whatever the file's prefix.
     name: `transformer.${name}`,
-    inFeatures: w.shape[0],
-    outFeatures: w.shape[1],
+    inFeatures: w.inFeatures,
+    outFeatures: w.outFeatures,
     adapter: null as ProjectionAdapter | null,
-    weight: () => tf.transpose(w),
+    weight: () => w.weight(),
   });
 
-  const wte = await matrix("wte.weight", V, E);
+  const wte = reader.store ? await frozen("wte.weight", V, E, false) : tensorMatrix(tf, await matrix("wte.weight", V, E));
   const wpe = await matrix("wpe.weight", P, E);
   const blocks: Block[] = [];
   const projections = new Map<string, Projection>();
@@ -74,8 +101,8 @@ export async function loadGpt2(tf: Tf, config: Gpt2Config, reader: WeightReader)
   const eps = config.layerNormEps;
   const scale = 1 / Math.sqrt(hd);
 
-  const dense = (x: tfc.Tensor2D, [w, b]: [tfc.Tensor2D, tfc.Tensor1D], pr: Projection, training: boolean): tfc.Tensor2D => {
-    const [out] = addAdapterDeltas(tf, x, [tf.add(tf.matMul(x, w), b)], [pr], training);
+  const dense = (x: tfc.Tensor2D, [w, b]: [ConvWeight, tfc.Tensor1D], pr: Projection, training: boolean): tfc.Tensor2D => {
+    const [out] = addAdapterDeltas(tf, x, [tf.add(w.apply(x), b)], [pr], training);
     return out as tfc.Tensor2D;
   };
 
@@ -87,7 +114,7 @@ export async function loadGpt2(tf: Tf, config: Gpt2Config, reader: WeightReader)
       const training = input.training ?? false;
       const mask = attentionMask(tf, { batch: B, queries: T, past, slidingWindow: null, segments: input.segments });
       const pos = tf.tensor2d(positions, [B, T], "int32");
-      let x = tf.reshape(tf.add(tf.gather(wte, input.ids), tf.gather(wpe, pos)), [B * T, E]) as tfc.Tensor2D;
+      let x = tf.add(wte.lookup(input.ids), tf.reshape(tf.gather(wpe, pos), [B * T, E])) as tfc.Tensor2D;
       const constants = mask ? [mask] : [];
       for (const [l, block] of blocks.entries()) {
         const body: LayerBody = (x, c) => {
@@ -114,5 +141,5 @@ export async function loadGpt2(tf: Tf, config: Gpt2Config, reader: WeightReader)
     return result;
   };
 
-  return assembleModel({ tf, config, hidden, lmHeadWeight: wte, projections, tensors });
+  return assembleModel({ tf, config, hidden, head: wte, projections, tensors, matrices });
 }

@@ -1,4 +1,5 @@
 import type * as tfc from "@tensorflow/tfjs-core";
+import type { FrozenMatrix } from "./frozen.js";
 import type { Projection, ProjectionAdapter, Tf } from "./types.js";
 
 /** Transposes in square tiles of this side, so both the reads and the strided writes stay in cache. */
@@ -47,19 +48,31 @@ export function adapterVariables(projections: Projection[]): tfc.Variable[] {
 }
 
 /**
- * Projections that read the same input (q/k/v; gate/up): either one fused [in, Σ out] matrix whose output is split,
- * or one matrix each. Fusing saves dispatches where matmuls are slow to launch; splitting copies the output, which
- * costs more than it saves once the matmul itself is fast.
+ * Projections that read the same input (q/k/v; gate/up), or a single one (o, down). As float32 tensors: either one
+ * fused [in, Σ out] matrix whose output is split, or one pre-transposed [in, out] matrix each; fusing saves
+ * dispatches where matmuls are slow to launch, splitting avoids copying the output apart once the matmul is fast.
+ * As frozen matrices (a native store): one each, multiplied by the store's kernels.
  */
-export interface ProjectionGroup {
-  weights: tfc.Tensor2D[];
-  biases: Array<tfc.Tensor1D | null>;
-  outs: number[];
-}
+export type ProjectionGroup =
+  | { kind: "tensor"; weights: tfc.Tensor2D[]; biases: Array<tfc.Tensor1D | null>; outs: number[] }
+  | { kind: "frozen"; matrices: FrozenMatrix[]; biases: Array<tfc.Tensor1D | null>; outs: number[] };
 
 export function applyGroup(tf: Tf, group: ProjectionGroup, x: tfc.Tensor2D): tfc.Tensor2D[] {
-  const project = (w: tfc.Tensor2D, b: tfc.Tensor1D | null | undefined): tfc.Tensor2D => (b ? tf.add(tf.matMul(x, w), b) : tf.matMul(x, w));
+  const withBias = (y: tfc.Tensor2D, b: tfc.Tensor1D | null | undefined): tfc.Tensor2D => (b ? tf.add(y, b) : y);
+  if (group.kind === "frozen") return group.matrices.map((m, i) => withBias(m.apply(x), group.biases[i]));
   const [only] = group.weights;
-  if (only && group.weights.length === 1 && group.outs.length > 1) return tf.split(project(only, group.biases[0]), group.outs, 1) as tfc.Tensor2D[];
-  return group.weights.map((w, i) => project(w, group.biases[i]));
+  if (only && group.weights.length === 1 && group.outs.length > 1) return tf.split(withBias(tf.matMul(x, only), group.biases[0]), group.outs, 1) as tfc.Tensor2D[];
+  return group.weights.map((w, i) => withBias(tf.matMul(x, w), group.biases[i]));
+}
+
+/** The i-th projection of a group, named by its module path, for adapters and checks. */
+export function groupMember(tf: Tf, group: ProjectionGroup, i: number, name: string): Projection {
+  const outFeatures = group.outs[i] ?? 0;
+  if (group.kind === "frozen") {
+    const matrix = group.matrices[i] as FrozenMatrix;
+    return { name, inFeatures: matrix.cols, outFeatures, adapter: null, weight: () => matrix.dense() };
+  }
+  const fused = group.weights.length === 1;
+  const offset = fused ? group.outs.slice(0, i).reduce((a, b) => a + b, 0) : 0;
+  return fusedProjection(tf, { name, fused: (fused ? group.weights[0] : group.weights[i]) as tfc.Tensor2D, offset, outFeatures });
 }

@@ -3,7 +3,8 @@ import type { LlamaConfig } from "./config.js";
 import { attentionMask, groupedAttention, splitHeads } from "./attention.js";
 import { assembleModel, defaultPositions } from "./assemble.js";
 import { runLayer, type LayerBody } from "./layer-runner.js";
-import { adapterVariables, addAdapterDeltas, applyGroup, fusedProjection, transposeInto, type ProjectionGroup } from "./linear.js";
+import { tensorMatrix, type FrozenMatrix } from "./frozen.js";
+import { adapterVariables, addAdapterDeltas, applyGroup, groupMember, transposeInto, type ProjectionGroup } from "./linear.js";
 import { applyRope, rmsNorm, rotateHalfMatrix, silu } from "./ops.js";
 import { ropeTables } from "./rope.js";
 import type { CausalLM, ForwardInput, Projection, Tf } from "./types.js";
@@ -12,21 +13,23 @@ import type { WeightReader } from "./weight-reader.js";
 interface Layer {
   inputNorm: tfc.Tensor1D;
   qkv: ProjectionGroup;
-  o: tfc.Tensor2D;
-  oBias: tfc.Tensor1D | null;
+  o: ProjectionGroup;
   postNorm: tfc.Tensor1D;
   gateUp: ProjectionGroup;
-  down: tfc.Tensor2D;
-  downBias: tfc.Tensor1D | null;
+  down: ProjectionGroup;
   projections: { q: Projection; k: Projection; v: Projection; o: Projection; gate: Projection; up: Projection; down: Projection };
 }
 
-/** Loads a Llama-family checkpoint (Llama, Mistral, Qwen2, SmolLM, TinyLlama) into fused, pre-transposed weights. */
+/**
+ * Loads a Llama-family checkpoint (Llama, Mistral, Qwen2, SmolLM, TinyLlama): as fused, pre-transposed float32
+ * tensors, or, when the reader has a store, every projection and the embedding into the store, one at a time.
+ */
 export async function loadLlama(tf: Tf, config: LlamaConfig, reader: WeightReader, options: { fuse: boolean }): Promise<CausalLM> {
   const { hiddenSize: H, intermediateSize: I, numHeads, numKvHeads, headDim: hd, vocabSize: V } = config;
   const qOut = numHeads * hd;
   const kvOut = numKvHeads * hd;
   const tensors: tfc.Tensor[] = [];
+  const matrices: FrozenMatrix[] = [];
   const keep = <T extends tfc.Tensor>(t: T): T => {
     tensors.push(t);
     return t;
@@ -54,22 +57,37 @@ export async function loadLlama(tf: Tf, config: LlamaConfig, reader: WeightReade
     }
     return keep(tf.tensor1d(data));
   };
+  const frozen = async (name: string, rows: number, cols: number): Promise<FrozenMatrix> => {
+    const matrix = await reader.frozen(name, [rows, cols]);
+    matrices.push(matrix);
+    return matrix;
+  };
 
-  /** Projections sharing an input: fused into one matrix, or one matrix each (see ProjectionGroup). */
+  /** Projections sharing an input (or one alone): see ProjectionGroup. */
   const group = async (modules: string[], outs: number[], inFeatures: number, bias: boolean): Promise<ProjectionGroup> => {
+    const biases: Array<tfc.Tensor1D | null> = [];
+    if (reader.store) {
+      const list: FrozenMatrix[] = [];
+      for (const [i, m] of modules.entries()) {
+        list.push(await frozen(`${m}.weight`, outs[i] ?? 0, inFeatures));
+        biases.push(bias ? await vector(`${m}.bias`, outs[i] ?? 0) : null);
+      }
+      return { kind: "frozen", matrices: list, biases, outs };
+    }
     if (options.fuse) {
-      return { weights: [await fused(modules.map((m) => `${m}.weight`), outs, inFeatures)], biases: [bias ? await fusedBias(modules.map((m) => `${m}.bias`), outs) : null], outs };
+      return { kind: "tensor", weights: [await fused(modules.map((m) => `${m}.weight`), outs, inFeatures)], biases: [bias ? await fusedBias(modules.map((m) => `${m}.bias`), outs) : null], outs };
     }
     const weights: tfc.Tensor2D[] = [];
-    const biases: Array<tfc.Tensor1D | null> = [];
     for (const [i, m] of modules.entries()) {
       weights.push(await fused([`${m}.weight`], [outs[i] ?? 0], inFeatures));
       biases.push(bias ? await vector(`${m}.bias`, outs[i] ?? 0) : null);
     }
-    return { weights, biases, outs };
+    return { kind: "tensor", weights, biases, outs };
   };
+  const table = async (name: string): Promise<FrozenMatrix> =>
+    reader.store ? frozen(name, V, H) : tensorMatrix(tf, keep(tf.tensor2d(await reader.read(name, [V, H]), [V, H])));
 
-  const embed = keep(tf.tensor2d(await reader.read("model.embed_tokens.weight", [V, H]), [V, H]));
+  const embed = await table("model.embed_tokens.weight");
   const layers: Layer[] = [];
   const projections = new Map<string, Projection>();
   for (let l = 0; l < config.numLayers; l += 1) {
@@ -77,38 +95,31 @@ export async function loadLlama(tf: Tf, config: LlamaConfig, reader: WeightReade
     const attn = (m: string) => `${p}.self_attn.${m}_proj`;
     const mlp = (m: string) => `${p}.mlp.${m}_proj`;
     const qkv = await group(["q", "k", "v"].map(attn), [qOut, kvOut, kvOut], H, config.qkvBias);
-    const o = await fused([`${attn("o")}.weight`], [H], qOut);
+    const o = await group([attn("o")], [H], qOut, config.oBias);
     const gateUp = await group(["gate", "up"].map(mlp), [I, I], H, config.mlpBias);
-    const down = await fused([`${mlp("down")}.weight`], [H], I);
-    const member = (g: ProjectionGroup, i: number, name: string): Projection => {
-      const fusedTensor = g.weights.length === 1 ? (g.weights[0] as tfc.Tensor2D) : (g.weights[i] as tfc.Tensor2D);
-      const offset = g.weights.length === 1 ? g.outs.slice(0, i).reduce((a, b) => a + b, 0) : 0;
-      return fusedProjection(tf, { name, fused: fusedTensor, offset, outFeatures: g.outs[i] ?? 0 });
-    };
+    const down = await group([mlp("down")], [H], I, config.mlpBias);
     const layerProjections = {
-      q: member(qkv, 0, attn("q")),
-      k: member(qkv, 1, attn("k")),
-      v: member(qkv, 2, attn("v")),
-      o: fusedProjection(tf, { name: attn("o"), fused: o, offset: 0, outFeatures: H }),
-      gate: member(gateUp, 0, mlp("gate")),
-      up: member(gateUp, 1, mlp("up")),
-      down: fusedProjection(tf, { name: mlp("down"), fused: down, offset: 0, outFeatures: H }),
+      q: groupMember(tf, qkv, 0, attn("q")),
+      k: groupMember(tf, qkv, 1, attn("k")),
+      v: groupMember(tf, qkv, 2, attn("v")),
+      o: groupMember(tf, o, 0, attn("o")),
+      gate: groupMember(tf, gateUp, 0, mlp("gate")),
+      up: groupMember(tf, gateUp, 1, mlp("up")),
+      down: groupMember(tf, down, 0, mlp("down")),
     };
     for (const projection of Object.values(layerProjections)) projections.set(projection.name, projection);
     layers.push({
       inputNorm: await vector(`${p}.input_layernorm.weight`, H),
       qkv,
       o,
-      oBias: config.oBias ? await vector(`${attn("o")}.bias`, H) : null,
       postNorm: await vector(`${p}.post_attention_layernorm.weight`, H),
       gateUp,
       down,
-      downBias: config.mlpBias ? await vector(`${mlp("down")}.bias`, H) : null,
       projections: layerProjections,
     });
   }
   const norm = await vector("model.norm.weight", H);
-  const lmHead = config.tieWordEmbeddings ? embed : keep(tf.tensor2d(await reader.read("lm_head.weight", [V, H]), [V, H]));
+  const lmHead = config.tieWordEmbeddings ? embed : await table("lm_head.weight");
   const hidden = (input: ForwardInput): tfc.Tensor3D => {
     const [B = 1, T = 1] = input.ids.shape;
     const past = input.cache?.length ?? 0;
@@ -125,7 +136,7 @@ export async function loadLlama(tf: Tf, config: LlamaConfig, reader: WeightReade
       const fullMask = maskFor(null);
       const windowMask = config.slidingWindow === null ? fullMask : maskFor(config.slidingWindow);
       const training = input.training ?? false;
-      let x = tf.reshape(tf.gather(embed, input.ids), [B * T, H]) as tfc.Tensor2D;
+      let x: tfc.Tensor2D = embed.lookup(input.ids);
       // Tensors every layer reads; passed explicitly so a checkpointed layer can keep them for its recompute.
       const separateWindow = windowMask !== null && windowMask !== fullMask;
       const constants = [...rope, rotation, ...(fullMask ? [fullMask] : []), ...(separateWindow ? [windowMask] : [])];
@@ -143,16 +154,12 @@ export async function loadLlama(tf: Tf, config: LlamaConfig, reader: WeightReade
           let v4 = heads(v as tfc.Tensor2D, numKvHeads);
           if (input.cache) ({ k: k4, v: v4 } = input.cache.append(tf, l, k4, v4));
           const attended = groupedAttention(tf, q4, k4, v4, l >= config.slidingWindowFromLayer ? window : full);
-          let o: tfc.Tensor2D = tf.matMul(attended, layer.o);
-          if (layer.oBias) o = tf.add(o, layer.oBias);
-          [o] = addAdapterDeltas(tf, attended, [o], [pr.o], training) as [tfc.Tensor2D];
+          const [o] = addAdapterDeltas(tf, attended as tfc.Tensor2D, applyGroup(tf, layer.o, attended as tfc.Tensor2D), [pr.o], training) as [tfc.Tensor2D];
           x = tf.add(x, o);
           const h2 = rmsNorm(tf, x, layer.postNorm, config.rmsNormEps, training) as tfc.Tensor2D;
           const [gate, up] = addAdapterDeltas(tf, h2, applyGroup(tf, layer.gateUp, h2), [pr.gate, pr.up], training);
           const act = tf.mul(silu(tf, gate as tfc.Tensor2D), up as tfc.Tensor2D) as tfc.Tensor2D;
-          let d: tfc.Tensor2D = tf.matMul(act, layer.down);
-          if (layer.downBias) d = tf.add(d, layer.downBias);
-          [d] = addAdapterDeltas(tf, act, [d], [pr.down], training) as [tfc.Tensor2D];
+          const [d] = addAdapterDeltas(tf, act, applyGroup(tf, layer.down, act), [pr.down], training) as [tfc.Tensor2D];
           x = tf.add(x, d);
           return x;
         };
@@ -166,5 +173,5 @@ export async function loadLlama(tf: Tf, config: LlamaConfig, reader: WeightReade
     return result;
   };
 
-  return assembleModel({ tf, config, hidden, lmHeadWeight: lmHead, projections, tensors });
+  return assembleModel({ tf, config, hidden, head: lmHead, projections, tensors, matrices });
 }

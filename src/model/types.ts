@@ -1,5 +1,6 @@
 import type * as tfc from "@tensorflow/tfjs-core";
 import type { ModelConfig } from "./config.js";
+import type { FrozenMatrix } from "./frozen.js";
 import type { KvCache } from "./kv-cache.js";
 
 export type Tf = typeof tfc;
@@ -49,11 +50,13 @@ export interface CausalLM {
   hidden(input: ForwardInput): tfc.Tensor3D;
   /** Logits for hidden states [N, hidden] → [N, vocab]. */
   lmHead(hidden: tfc.Tensor2D): tfc.Tensor2D;
-  /** The LM head weight [vocab, hidden] (the embedding when tied); frozen. */
-  lmHeadWeight: tfc.Tensor2D;
+  /** The LM head weight [vocab, hidden] (the embedding when tied); frozen, wherever it is stored. */
+  head: FrozenMatrix;
   newCache(): KvCache;
   projections: Map<string, Projection>;
   /** Number of weight tensors' elements, for reports. */
   parameterCount: number;
+  /** Bytes the base weights take where they are stored (float32 tensors, or the native store's formats). */
+  weightBytes: number;
   dispose(): void;
 }

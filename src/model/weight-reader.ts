@@ -1,12 +1,18 @@
 import type { Checkpoint } from "../io/checkpoint.js";
 import { UserError } from "../errors.js";
+import type { FrozenMatrix, FrozenStore } from "./frozen.js";
 
-/** Reads named tensors from a checkpoint, checking each shape against what config.json implies. */
+/**
+ * Reads named tensors from a checkpoint, checking each shape against what config.json implies. With a store,
+ * weight matrices go straight from the file's bytes into it, one tensor at a time.
+ */
 export class WeightReader {
   constructor(
     private readonly checkpoint: Checkpoint,
     private readonly source: string,
     private readonly why: string,
+    /** Where frozen matrices go; null keeps them as float32 tensors (quantize none). */
+    readonly store: FrozenStore | null = null,
   ) {}
 
   has(name: string): boolean {
@@ -14,6 +20,27 @@ export class WeightReader {
   }
 
   async read(name: string, shape: number[]): Promise<Float32Array> {
+    this.check(name, shape);
+    return this.checkpoint.readFloat32(name);
+  }
+
+  /**
+   * W [rows, cols] into the store. `transpose` reads a tensor saved as [cols, rows] (GPT-2's Conv1D [in, out]);
+   * it goes through one float32 copy of this tensor. Other dtypes than F32/F16/BF16 also go through float32.
+   */
+  async frozen(name: string, [rows, cols]: [number, number], options: { transpose?: boolean } = {}): Promise<FrozenMatrix> {
+    const store = this.store;
+    if (store === null) throw new Error("WeightReader.frozen needs a store (this is a bug)");
+    const dtype = this.check(name, options.transpose ? [cols, rows] : [rows, cols]);
+    if (!options.transpose && (dtype === "F32" || dtype === "F16" || dtype === "BF16")) {
+      return store.create(await this.checkpoint.readBytes(name), dtype, rows, cols);
+    }
+    const values = await this.checkpoint.readFloat32(name);
+    const matrix = options.transpose ? transposed(values, cols, rows) : values;
+    return store.create(new Uint8Array(matrix.buffer, matrix.byteOffset, matrix.byteLength), "F32", rows, cols);
+  }
+
+  private check(name: string, shape: number[]): string {
     const entry = this.checkpoint.entry(name);
     if (!entry) {
       throw new UserError(`${this.source}: tensor ${name} is missing (expected shape [${shape.join(", ")}] from ${this.why}).`);
@@ -23,6 +50,13 @@ export class WeightReader {
         `${this.source}: tensor ${name} has shape [${entry.shape.join(", ")}], expected [${shape.join(", ")}] from ${this.why}.`,
       );
     }
-    return this.checkpoint.readFloat32(name);
+    return entry.dtype;
   }
+}
+
+/** m [rows, cols] row-major → mᵀ [cols, rows]. */
+function transposed(m: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(m.length);
+  for (let r = 0; r < rows; r += 1) for (let c = 0; c < cols; c += 1) out[c * rows + r] = m[r * cols + c] ?? 0;
+  return out;
 }

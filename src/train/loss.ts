@@ -19,7 +19,7 @@ export function weightedLmLoss(tf: Tf, model: CausalLM, hidden: tfc.Tensor2D, ta
   });
   const N = hidden.shape[0];
   const H = hidden.shape[1];
-  const V = model.lmHeadWeight.shape[0];
+  const V = model.head.rows;
   const chunks = Array.from({ length: Math.ceil(rows.length / CHUNK) }, (_, c) => rows.slice(c * CHUNK, (c + 1) * CHUNK));
 
   /** The chunk's weighted loss and, with options.gradient, its rows of dh. */
@@ -45,7 +45,7 @@ export function weightedLmLoss(tf: Tf, model: CausalLM, hidden: tfc.Tensor2D, ta
     const g = options.gradient ? tf.tidy(() => tf.mul(tf.sub(probs, tf.oneHot(tf.tensor1d(chunkTargets, "int32"), V)), tf.reshape(tf.tensor1d(rowWeights), [-1, 1]))) : null;
     probs.dispose();
     if (!g) return { loss, dh: null };
-    const dh = tf.matMul(g, model.lmHeadWeight) as tfc.Tensor2D;
+    const dh = model.head.applyTransposed(g as tfc.Tensor2D);
     g.dispose();
     return { loss, dh };
   };

@@ -43,7 +43,7 @@ describe("trainLoop", () => {
       return [p.name, data] as const;
     }));
     const before = snapshot();
-    const lmHead = Array.from(model.lmHeadWeight.dataSync());
+    const lmHead = Array.from(model.head.dense().dataSync());
     const lora = attachLora(tf, model, { r: 4, alpha: 8, dropout: 0.1, targetModules: "all-linear", layers: [1], rslora: false, seed: 3 });
     expect(lora.adapters.map((a) => a.name).every((n) => n.startsWith("model.layers.1."))).toBe(true);
     const optimizer = createOptimizer(tf, 0.01);
@@ -78,7 +78,7 @@ describe("trainLoop", () => {
     expect(new Set(tensorCounts.slice(1)).size).toBe(1);
     const after = snapshot();
     for (const [name, data] of before) expect(after.get(name)).toEqual(data);
-    expect(Array.from(model.lmHeadWeight.dataSync())).toEqual(lmHead);
+    expect(Array.from(model.head.dense().dataSync())).toEqual(lmHead);
     lora.dispose();
     optimizer.dispose();
   });

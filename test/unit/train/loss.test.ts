@@ -35,7 +35,7 @@ describe("weightedLmLoss", () => {
       const weights = Float32Array.from({ length: N }, (_, i) => (trained(i) ? 0.01 * (1 + (i % 5)) : 0));
       const ours = tf.valueAndGrad((h: tfc.Tensor) => weightedLmLoss(tf, model, h as tfc.Tensor2D, targets, weights, { gradient: true }))(hidden);
       const plain = tf.valueAndGrad((h: tfc.Tensor) => {
-        const logits = tf.matMul(h as tfc.Tensor2D, model.lmHeadWeight, false, true);
+        const logits = model.head.apply(h as tfc.Tensor2D);
         const logProbs = tf.logSoftmax(logits);
         const picked = tf.sum(tf.mul(logProbs, tf.oneHot(tf.tensor1d(targets, "int32"), V)), 1);
         return tf.neg(tf.sum(tf.mul(picked, tf.tensor1d(weights)))) as tfc.Scalar;
@@ -63,7 +63,7 @@ describe("weightedLmLoss", () => {
     const V = model.config.vocabSize;
     // Large hidden states spread the logits by thousands: the least likely token's probability is exactly 0.
     const hidden = tf.mul(tf.randomNormal([4, H], 0, 1, "float32", 3), 1e4) as tfc.Tensor2D;
-    const logits = tf.matMul(hidden, model.lmHeadWeight, false, true);
+    const logits = model.head.apply(hidden);
     const targets = Int32Array.from(tf.argMin(logits, 1).dataSync());
     expect(Array.from(tf.softmax(logits).max(1).dataSync()).every((p) => p > 0.99)).toBe(true);
     const weights = Float32Array.from([0.5, 0.25, 0.125, 0.125]);
@@ -105,7 +105,7 @@ describe("training-mode gradients", () => {
     const ours = tf.variableGrads(() => weightedLmLoss(tf, model, flat(model.hidden({ ids, training: true })), targets, weights, { gradient: true }), lora.variables());
     const plain = tf.variableGrads(() => {
       // training: false takes the plain RMSNorm ops; dropout is 0, so the forward pass is the same.
-      const logProbs = tf.logSoftmax(tf.matMul(flat(model.hidden({ ids, training: false })), model.lmHeadWeight, false, true));
+      const logProbs = tf.logSoftmax(model.head.apply(flat(model.hidden({ ids, training: false }))));
       const picked = tf.sum(tf.mul(logProbs, tf.oneHot(tf.tensor1d(targets, "int32"), V)), 1);
       return tf.neg(tf.sum(tf.mul(picked, tf.tensor1d(weights)))) as tfc.Scalar;
     }, lora.variables());
