@@ -3,8 +3,10 @@
 //
 // Each format is a decoder that turns 16 stored weights into two vectors of their exact dequantized float32
 // values; one dot-product loop and one dequantize loop serve all formats. nf4 looks its codes up in the code book
-// already multiplied by the block's scale: two permutes (codes 0-7 and 8-15) and a blend on bit 3 of the code.
+// already multiplied by the block's scale: two permutes (codes 0-7 and 8-15) and a blend on bit 3 of the code;
+// the permutes bound its speed, so everything around them avoids the shuffle ports (see kNf4Group).
 #include <algorithm>
+#include <cstring>
 
 #include "weight_kernels.h"
 
@@ -86,15 +88,18 @@ struct Nf4Decoder {
     low = _mm256_mul_ps(_mm256_loadu_ps(kNf4CodeBook), absmax);
     high = _mm256_mul_ps(_mm256_loadu_ps(kNf4CodeBook + 8), absmax);
   }
-  FINETUNE_AVX2 __m256 lookup(__m256i code) const {
-    // permutevar8x32 reads the low 3 bits; bit 3, moved to the sign bit, picks the upper half of the code book.
-    const __m256 upper = _mm256_castsi256_ps(_mm256_slli_epi32(code, 28));
-    return _mm256_blendv_ps(_mm256_permutevar8x32_ps(low, code), _mm256_permutevar8x32_ps(high, code), upper);
+  // Lane p's code in bits 0-3 (the permute reads bits 0-2); `upper` has bit 3 of the code in its sign bit.
+  FINETUNE_AVX2 __m256 lookup(__m256i code, __m256i upper) const {
+    return _mm256_blendv_ps(_mm256_permutevar8x32_ps(low, code), _mm256_permutevar8x32_ps(high, code),
+                            _mm256_castsi256_ps(upper));
   }
   FINETUNE_AVX2 void load16(int64_t c, __m256& w0, __m256& w1) const {
-    const __m256i bytes = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + c / 2)));
-    w0 = lookup(_mm256_and_si256(bytes, _mm256_set1_epi32(0x0f)));
-    w1 = lookup(_mm256_srli_epi32(bytes, 4));
+    // Lane p gets byte nf4_byte(p) of the group in its low 8 bits (higher bits hold other bytes, ignored).
+    long long group;
+    std::memcpy(&group, row + c / 2, 8);
+    const __m256i bytes = _mm256_srlv_epi32(_mm256_set1_epi64x(group), _mm256_setr_epi32(0, 0, 8, 8, 16, 16, 24, 24));
+    w0 = lookup(bytes, _mm256_slli_epi32(bytes, 28));
+    w1 = lookup(_mm256_srli_epi32(bytes, 4), _mm256_slli_epi32(bytes, 24));
   }
 };
 
@@ -122,28 +127,45 @@ FINETUNE_AVX2 void dequantize(const WeightStore& w, int64_t r, int64_t c0, int64
   if (whole < c1) portable_weight_kernels(Format).dequantize(w, r, whole, c1, out + (whole - c0));
 }
 
-// M rows of x against rows [r0, r1) of W. Up to 4 rows of x keep two sums each (one per half of a group) so the
-// FMA chains overlap; more rows already give enough independent chains.
+// One decoded group of 16 weights into the sums of M rows of x: its first 8 weights into sums[i][First], the
+// next 8 into sums[i][Second] (constants once inlined, so the sums stay in registers).
+template <class Decoder, int M, int S, int First, int Second>
+FINETUNE_AVX2 __attribute__((always_inline)) inline void group(const Decoder& decoder, const float* x, int64_t ldx,
+                                                               int64_t c, __m256 (&sums)[M][S]) {
+  __m256 w0, w1;
+  decoder.load16(c, w0, w1);
+  for (int i = 0; i < M; ++i) {
+    const float* xi = x + i * ldx + c;
+    sums[i][First] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xi), sums[i][First]);
+    sums[i][Second] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xi + 8), sums[i][Second]);
+  }
+}
+
+// M rows of x against rows [r0, r1) of W. An FMA waits for the previous one on the same sum, so a row of x needs
+// several sums for the decoder to run at full speed: four for one row (a pair of groups, two halves each), two for
+// up to four rows, one for more (they already give enough independent chains).
 template <class Decoder, StoreFormat Format, int M>
 FINETUNE_AVX2 void dot_rows(const WeightStore& w, const float* x, int64_t ldx, float* y, int64_t ldy, int64_t r0,
                             int64_t r1) {
-  constexpr int kSums = M <= 4 ? 2 : 1;
+  constexpr int S = M == 1 ? 4 : (M <= 4 ? 2 : 1);
   const int64_t whole = w.cols / kGroup * kGroup;
   Decoder decoder;
   for (int64_t r = r0; r < r1; ++r) {
     decoder.start(w, r);
-    __m256 sums[M][kSums];
+    __m256 sums[M][S];
     for (int i = 0; i < M; ++i)
-      for (int s = 0; s < kSums; ++s) sums[i][s] = _mm256_setzero_ps();
-    for (int64_t c = 0; c < whole; c += kGroup) {
-      if (c % kQuantBlock == 0) decoder.block(c / kQuantBlock);
-      __m256 w0, w1;
-      decoder.load16(c, w0, w1);
-      for (int i = 0; i < M; ++i) {
-        const float* xi = x + i * ldx + c;
-        sums[i][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xi), sums[i][0]);
-        sums[i][kSums - 1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xi + 8), sums[i][kSums - 1]);
+      for (int s = 0; s < S; ++s) sums[i][s] = _mm256_setzero_ps();
+    for (int64_t c0 = 0; c0 < whole; c0 += kQuantBlock) {
+      decoder.block(c0 / kQuantBlock);
+      const int64_t end = std::min(c0 + kQuantBlock, whole);
+      int64_t c = c0;
+      if (S == 4) {
+        for (; c + 2 * kGroup <= end; c += 2 * kGroup) {
+          group<Decoder, M, S, 0, 1>(decoder, x, ldx, c, sums);
+          group<Decoder, M, S, S - 2, S - 1>(decoder, x, ldx, c + kGroup, sums);
+        }
       }
+      for (; c < end; c += kGroup) group<Decoder, M, S, 0, S - 1>(decoder, x, ldx, c, sums);
     }
     float tail[M] = {};
     if (whole < w.cols) {
@@ -153,7 +175,8 @@ FINETUNE_AVX2 void dot_rows(const WeightStore& w, const float* x, int64_t ldx, f
         for (int64_t c = whole; c < w.cols; ++c) tail[i] += x[i * ldx + c] * values[c - whole];
     }
     for (int i = 0; i < M; ++i) {
-      const __m256 sum = kSums == 2 ? _mm256_add_ps(sums[i][0], sums[i][kSums - 1]) : sums[i][0];
+      __m256 sum = sums[i][0];
+      for (int s = 1; s < S; ++s) sum = _mm256_add_ps(sum, sums[i][s]);
       y[i * ldy + r] = horizontal_sum(sum) + tail[i];
     }
   }

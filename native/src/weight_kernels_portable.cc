@@ -42,8 +42,8 @@ void dequantize_nf4(const WeightStore& w, int64_t r, int64_t c0, int64_t c1, flo
   const uint8_t* packed = w.row(r);
   const float* scales = w.row_scales(r);
   for (int64_t c = c0; c < c1; ++c) {
-    // Element c is in group c / 16, byte c % 8 of it, the high nibble for the group's second half.
-    const uint8_t byte = packed[(c / kNf4Group) * (kNf4Group / 2) + c % 8];
+    // Element c is in group c / 16, byte nf4_byte(c % 8) of it, the high nibble for the group's second half.
+    const uint8_t byte = packed[(c / kNf4Group) * (kNf4Group / 2) + nf4_byte(c % 8)];
     const int code = (c % kNf4Group) < 8 ? (byte & 0x0f) : (byte >> 4);
     out[c - c0] = kNf4CodeBook[code] * scales[c / kQuantBlock];
   }

@@ -82,7 +82,7 @@ void quantize_nf4_row(const uint8_t* source, SourceDtype dtype, WeightStore& w, 
     for (int64_t g = 0; g < ceil_div(count, kNf4Group); ++g) {
       uint8_t* out = packed + (c0 + g * kNf4Group) / 2;
       const uint8_t* group = codes + g * kNf4Group;
-      for (int b8 = 0; b8 < 8; ++b8) out[b8] = static_cast<uint8_t>(group[b8] | (group[b8 + 8] << 4));
+      for (int p = 0; p < 8; ++p) out[nf4_byte(p)] = static_cast<uint8_t>(group[p] | (group[p + 8] << 4));
     }
   }
 }

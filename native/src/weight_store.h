@@ -12,10 +12,13 @@ enum class SourceDtype { F32, F16, Bf16 };
 
 // Elements per int8/nf4 block along a row; a row's last block may be shorter, and no block crosses rows.
 constexpr int64_t kQuantBlock = 64;
-// nf4 codes are packed in groups of 16 elements in 8 bytes: byte b holds element b in its low nibble and element
-// b + 8 in its high nibble, so the AVX2 kernels turn the low nibbles into 8 consecutive weights and the high
-// nibbles into the next 8. Every row starts on a group (its last group is padded with the code of 0.0).
+// nf4 codes are packed in groups of 16 elements in 8 bytes. Element e of a group (e < 16) sits in byte
+// nf4_byte(e % 8), in its low nibble when e < 8 and its high nibble otherwise. The odd order is what the AVX2
+// kernel gets for free: it broadcasts the group's 8 bytes to every 32-bit lane and shifts lane p right by
+// 8 · (p / 2) bits, so lane p holds byte nf4_byte(p): elements p and p + 8. Every row starts on a group (its last
+// group is padded with the code of 0.0).
 constexpr int64_t kNf4Group = 16;
+constexpr int64_t nf4_byte(int64_t p) { return (p % 2 == 0) ? p / 2 : 4 + p / 2; }
 
 const char* format_name(StoreFormat format);
 int64_t source_element_bytes(SourceDtype dtype);
