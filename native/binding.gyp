@@ -20,6 +20,11 @@
         "src/thread_pool.cc",
         "src/kernel_avx2.cc",
         "src/kernel_portable.cc",
+        "src/weight_store.cc",
+        "src/weight_ops.cc",
+        "src/weight_kernels_portable.cc",
+        "src/weight_kernels_avx2.cc",
+        "src/weights_addon.cc",
       ],
       "defines": ["NAPI_VERSION=8"],
       # Exceptions stay on inside the addon (std::thread and allocation report failure by throwing); addon.cc

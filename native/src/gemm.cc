@@ -1,5 +1,7 @@
 #include "gemm.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -61,7 +63,8 @@ State* make_state() {
 #endif
     s->threads = blas_threads(requested);
     s->gemv = avx2_gemv_kernels();
-    if (s->gemv != nullptr) s->pool = new ThreadPool(s->threads);
+    // Also for parallel_for (the weight store); a pool starts no thread before its first parallel job.
+    s->pool = new ThreadPool(s->threads);
     return s;
   }
   const KernelSpec* avx2 = want_portable ? nullptr : avx2_fma_kernel();
@@ -110,6 +113,16 @@ void sgemm(const GemmArgs& args) {
   }
   std::lock_guard<std::mutex> lock(s.call);
   packed_sgemm(*s.spec, args, *s.pool, s.workspaces);
+}
+
+void parallel_for(int64_t count, int64_t workers, const std::function<void(int64_t)>& item) {
+  if (count <= 0) return;
+  State& s = state();
+  std::lock_guard<std::mutex> lock(s.call);
+  std::atomic<int64_t> next{0};
+  s.pool->run(static_cast<int>(std::clamp<int64_t>(workers, 1, count)), [&](int) {
+    for (int64_t i = next.fetch_add(1); i < count; i = next.fetch_add(1)) item(i);
+  });
 }
 
 }  // namespace finetune

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 namespace finetune {
 
@@ -26,5 +27,10 @@ int thread_count();
 
 // Overwrites every C_i (also when k == 0). May throw std::bad_alloc or std::system_error.
 void sgemm(const GemmArgs& args);
+
+// Runs item(i) for every i < count on up to `workers` threads of the GEMM's pool, each pulling the next index, one
+// call at a time with the GEMM kernels that share the pool (so never from inside an item or a GEMM). The weight
+// store uses it to quantize, dequantize and stream its rows. `item` must not throw.
+void parallel_for(int64_t count, int64_t workers, const std::function<void(int64_t)>& item);
 
 }  // namespace finetune

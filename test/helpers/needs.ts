@@ -7,6 +7,7 @@ import { appendFileSync, existsSync } from "node:fs";
 import { relative, resolve } from "node:path";
 import { describe, expect, it, type TestFunction } from "vitest";
 import type { NativeMatmul } from "../../src/backend/native-matmul.js";
+import type { NativeWeightsLoad } from "../../src/backend/native-weights.js";
 import { ROOT } from "./run-cli.js";
 
 /** The repo's sibling `shared` folder (models too big for the repo), found from the repo root, never by an absolute path. */
@@ -89,8 +90,8 @@ export function describeNeeds(need: Need, name: string, fn: () => void): void {
   describe.runIf(decision.action === "run")(name, fn);
 }
 
-/** The native matmul addon; required when FINETUNE_EXPECT_NATIVE=1 (.ci/run sets it where a C++ toolchain is present). */
-export function nativeAddon(native: NativeMatmul, env: NodeJS.ProcessEnv = process.env): Need {
+/** The native matmul addon (or its weight store); required when FINETUNE_EXPECT_NATIVE=1 (.ci/run sets it where a C++ toolchain is present). */
+export function nativeAddon(native: NativeMatmul | NativeWeightsLoad, env: NodeJS.ProcessEnv = process.env): Need {
   return {
     missing: native.addon === null ? `the native matmul addon is not available (${native.reason})` : null,
     required: env.FINETUNE_EXPECT_NATIVE === "1",

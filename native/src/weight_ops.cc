@@ -1,0 +1,148 @@
+#include "weight_ops.h"
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#include "gemm.h"
+#include "gemv.h"
+#include "weight_kernels.h"
+
+namespace finetune {
+namespace {
+
+// Dequantized weights per GEMM call (4 MB): large enough that the GEMM runs near its full speed on the panel and
+// re-reading x for each panel costs little, small enough that a 128256 x 2048 LM head never needs 1 GB of floats.
+constexpr int64_t kPanelFloats = int64_t{1} << 20;
+// Dequantized floats (or, when streaming, stored bytes) per parallel task: below this a second thread costs more
+// than it saves.
+constexpr int64_t kTaskFloats = 65536;
+constexpr int64_t kStreamTaskBytes = 131072;
+constexpr int64_t kMaxStreamTasks = 64;
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// The panel and product buffers, kept between calls (allocating and faulting in 4 MB per call costs more than a
+// small product); one weight product at a time uses them.
+struct Scratch {
+  std::mutex lock;
+  std::vector<float> panel, product;
+};
+
+Scratch& scratch() {
+  static Scratch* s = new Scratch();  // never destroyed, like the GEMM's state
+  return *s;
+}
+
+// Runs rows(r0, r1) over [0, count) in tasks of about kTaskFloats floats each (`per_row` floats per row).
+template <typename Rows>
+void parallel_rows(int64_t count, int64_t per_row, const Rows& rows) {
+  const int64_t step = std::max<int64_t>(1, kTaskFloats / std::max<int64_t>(1, per_row));
+  parallel_for(ceil_div(count, step), thread_count(), [&](int64_t task) {
+    rows(task * step, std::min(count, (task + 1) * step));
+  });
+}
+
+// Decoding: each row of W streamed once for all n ≤ kStreamingRows rows of x, rows split across the pool. A row's
+// sum is computed whole by one thread, so the result does not depend on the thread count.
+void stream(const WeightStore& w, const float* x, int64_t n, float* y) {
+  const WeightKernels& kernels = weight_kernels(w.format);
+  const int64_t tasks = std::clamp<int64_t>(w.bytes() / kStreamTaskBytes, 1, kMaxStreamTasks);
+  const int64_t step = ceil_div(w.rows, tasks);
+  parallel_for(ceil_div(w.rows, step), thread_count(), [&](int64_t task) {
+    kernels.rows_dot(w, x, w.cols, n, y, w.rows, task * step, std::min(w.rows, (task + 1) * step));
+  });
+}
+
+// Training and prefill: panels of W dequantized into scratch, each multiplied by the GEMM. A panel is a range of
+// outputs (rows of W for x·Wᵀ, columns of W for x·W), so every product is whole and nothing accumulates.
+void panels(const WeightStore& w, const float* x, int64_t n, float* y, bool transposed) {
+  const int64_t outputs = transposed ? w.cols : w.rows;
+  const int64_t depth = transposed ? w.rows : w.cols;
+  // A multiple of kQuantBlock, so a column panel starts on a block.
+  int64_t width = std::max(kQuantBlock, kPanelFloats / depth / kQuantBlock * kQuantBlock);
+  if (width >= outputs) width = outputs;
+  const bool direct = width == outputs;  // one panel: the GEMM writes y itself
+  const WeightKernels& kernels = weight_kernels(w.format);
+
+  Scratch& s = scratch();
+  std::lock_guard<std::mutex> lock(s.lock);
+  s.panel.resize(static_cast<size_t>(width * depth));
+  if (!direct) s.product.resize(static_cast<size_t>(n * width));
+  float* panel = s.panel.data();
+  for (int64_t p0 = 0; p0 < outputs; p0 += width) {
+    const int64_t pw = std::min(width, outputs - p0);
+    if (!transposed) {
+      // Rows p0 .. p0 + pw of W, whole: panel [pw, cols].
+      parallel_rows(pw, depth, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) kernels.dequantize(w, p0 + i, 0, depth, panel + i * depth);
+      });
+    } else {
+      // Columns p0 .. p0 + pw of every row: panel [rows, pw].
+      parallel_rows(depth, pw, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) kernels.dequantize(w, r, p0, p0 + pw, panel + r * pw);
+      });
+    }
+    GemmArgs g{};
+    g.a = x;
+    g.b = panel;
+    g.c = direct ? y : s.product.data();
+    g.m = n;
+    g.n = pw;
+    g.k = depth;
+    g.trans_b = !transposed;
+    g.batch = 1;
+    sgemm(g);
+    if (!direct) {
+      for (int64_t i = 0; i < n; ++i) std::memcpy(y + i * outputs + p0, g.c + i * pw, static_cast<size_t>(pw) * 4);
+    }
+  }
+}
+
+}  // namespace
+
+void weights_matmul(const WeightStore& w, const float* x, int64_t n, float* y, bool transposed) {
+  const int64_t outputs = transposed ? w.cols : w.rows;
+  const int64_t depth = transposed ? w.rows : w.cols;
+  if (n == 0 || outputs == 0) return;
+  if (depth == 0) {
+    std::fill(y, y + n * outputs, 0.0f);
+    return;
+  }
+  if (w.format == StoreFormat::F32) {
+    // Nothing to dequantize: the GEMM (or its streaming kernels for few rows) reads the store in place.
+    GemmArgs g{};
+    g.a = x;
+    g.b = reinterpret_cast<const float*>(w.data.get());
+    g.c = y;
+    g.m = n;
+    g.n = outputs;
+    g.k = depth;
+    g.trans_b = !transposed;
+    g.batch = 1;
+    sgemm(g);
+    return;
+  }
+  if (!transposed && n <= kStreamingRows) {
+    stream(w, x, n, y);
+    return;
+  }
+  panels(w, x, n, y, transposed);
+}
+
+void weights_rows(const WeightStore& w, const int32_t* ids, int64_t count, float* out) {
+  const WeightKernels& kernels = weight_kernels(w.format);
+  parallel_rows(count, w.cols, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) kernels.dequantize(w, ids[i], 0, w.cols, out + i * w.cols);
+  });
+}
+
+void weights_dequantize(const WeightStore& w, float* out) {
+  const WeightKernels& kernels = weight_kernels(w.format);
+  parallel_rows(w.rows, w.cols, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) kernels.dequantize(w, r, 0, w.cols, out + r * w.cols);
+  });
+}
+
+}  // namespace finetune
