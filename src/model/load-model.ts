@@ -4,6 +4,7 @@ import { errnoCode, UserError } from "../errors.js";
 import { openCheckpoint } from "../io/checkpoint.js";
 import { parseModelConfig, type ModelConfig } from "./config.js";
 import { loadGpt2 } from "./gpt2.js";
+import { nativeFrozenStore } from "../backend/native-frozen.js";
 import { registeredMatmulPath } from "../backend/wasm-matmul.js";
 import { loadLlama } from "./llama.js";
 import type { CausalLM, Tf } from "./types.js";
@@ -32,12 +33,18 @@ export async function readModelConfig(dir: string): Promise<ModelConfig> {
   return parseModelConfig(raw, path);
 }
 
-/** Builds the model from a folder with config.json and safetensors weights, reading one tensor at a time. */
+/**
+ * Builds the model from a folder with config.json and safetensors weights, reading one tensor at a time; with a
+ * quantize other than none, the matrices go into the native store in that format (see model/quantize.ts).
+ */
 export async function loadModel(tf: Tf, dir: string, options: { fuse?: boolean; quantize?: Quantize } = {}): Promise<CausalLM> {
   const config = await readModelConfig(dir);
+  const quantize = options.quantize ?? "none";
+  // Before any file is opened: without the native addon a quantized load is refused here.
+  const store = quantize === "none" ? null : nativeFrozenStore(tf, quantize);
   const checkpoint = await openCheckpoint(dir);
   try {
-    const reader = new WeightReader(checkpoint, dir, `config.json (${describe(config)})`);
+    const reader = new WeightReader(checkpoint, dir, `config.json (${describe(config)})`, store);
     return config.family === "gpt2" ? await loadGpt2(tf, config, reader) : await loadLlama(tf, config, reader, { fuse: options.fuse ?? defaultFusion(tf) });
   } finally {
     await checkpoint.close();
