@@ -13,7 +13,8 @@ export interface Checkpoint {
   names(): string[];
   entry(name: string): TensorEntry | undefined;
   readFloat32(name: string): Promise<Float32Array>;
-  readBytes(name: string): Promise<Uint8Array>;
+  /** The tensor's raw bytes; into `into` (a view of its start) when it is large enough, else a new buffer. */
+  readBytes(name: string, into?: Uint8Array): Promise<Uint8Array>;
   dtypeOf(name: string): SafetensorsDtype;
   close(): Promise<void>;
 }
@@ -143,7 +144,7 @@ async function fromReaders(readers: SafetensorsReader[], dir: string): Promise<C
     names: () => [...owner.keys()],
     entry: (name) => owner.get(name)?.tensors.get(name),
     readFloat32: async (name) => readerOf(name).readFloat32(name),
-    readBytes: async (name) => readerOf(name).readBytes(name),
+    readBytes: async (name, into) => readerOf(name).readBytes(name, into),
     dtypeOf: (name) => {
       const entry = owner.get(name)?.tensors.get(name);
       if (!entry) throw unknownTensorError(name, [...owner.keys()], dir);

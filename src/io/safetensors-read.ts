@@ -12,7 +12,8 @@ export interface SafetensorsReader {
   /** F32/F16/BF16/F64 tensors as float32; any other dtype is a UserError. */
   readFloat32(name: string): Promise<Float32Array>;
   /** The tensor's raw little-endian bytes, in a fresh buffer. */
-  readBytes(name: string): Promise<Uint8Array>;
+  /** The tensor's raw bytes; into `into` (a view of its start) when it is large enough, else a new buffer. */
+  readBytes(name: string, into?: Uint8Array): Promise<Uint8Array>;
   close(): Promise<void>;
 }
 
@@ -71,10 +72,10 @@ function makeReader(params: {
     return entry;
   }
 
-  async function readBytes(name: string): Promise<Uint8Array> {
+  async function readBytes(name: string, into?: Uint8Array): Promise<Uint8Array> {
     const entry = lookup(name);
     if (closed) throw new Error(`${path} was read after close() (this is a bug)`);
-    return readAt(handle, dataStart + entry.begin, entry.end - entry.begin, path);
+    return readAt(handle, dataStart + entry.begin, entry.end - entry.begin, path, into);
   }
 
   async function readFloat32(name: string): Promise<Float32Array> {
@@ -105,8 +106,8 @@ function makeReader(params: {
 }
 
 /** Reads exactly `length` bytes at `position` into a fresh buffer; a short read means the file is truncated. */
-async function readAt(handle: FileHandle, position: number, length: number, path: string): Promise<Uint8Array> {
-  const buffer = new Uint8Array(length);
+async function readAt(handle: FileHandle, position: number, length: number, path: string, into?: Uint8Array): Promise<Uint8Array> {
+  const buffer = into && into.length >= length ? into.subarray(0, length) : new Uint8Array(length);
   let done = 0;
   while (done < length) {
     const { bytesRead } = await handle.read(buffer, done, Math.min(length - done, MAX_READ), position + done);

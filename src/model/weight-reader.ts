@@ -7,6 +7,10 @@ import type { FrozenMatrix, FrozenStore } from "./frozen.js";
  * weight matrices go straight from the file's bytes into it, one tensor at a time.
  */
 export class WeightReader {
+  /** One buffer the raw bytes of every stored tensor are read into, grown to the largest: the garbage collector
+   * would otherwise free each tensor's buffer late, and several could be alive at once. */
+  private scratch = new Uint8Array(0);
+
   constructor(
     private readonly checkpoint: Checkpoint,
     private readonly source: string,
@@ -33,7 +37,9 @@ export class WeightReader {
     if (store === null) throw new Error("WeightReader.frozen needs a store (this is a bug)");
     const dtype = this.check(name, options.transpose ? [cols, rows] : [rows, cols]);
     if (!options.transpose && (dtype === "F32" || dtype === "F16" || dtype === "BF16")) {
-      return store.create(await this.checkpoint.readBytes(name), dtype, rows, cols);
+      const bytes = (this.checkpoint.entry(name)?.end ?? 0) - (this.checkpoint.entry(name)?.begin ?? 0);
+      if (this.scratch.length < bytes) this.scratch = new Uint8Array(bytes);
+      return store.create(await this.checkpoint.readBytes(name, this.scratch), dtype, rows, cols);
     }
     const values = await this.checkpoint.readFloat32(name);
     const matrix = options.transpose ? transposed(values, cols, rows) : values;
