@@ -487,6 +487,22 @@ describeNeeds(nativeAddon(native), "native weight store", () => {
     expect(Number(inChild(script, { FINETUNE_NATIVE_KERNEL: "portable" }))).toBeLessThan(1e-3);
   });
 
+  it("a store nobody frees is freed when its handle is collected (child process)", () => {
+    const script = `
+      const a = require(process.argv[1]);
+      (async () => {
+        (() => { for (let i = 0; i < 5; i++) a.weightsCreate(new Uint8Array(64 * 64 * 4), "F32", 64, 64, "nf4"); })();
+        const held = a.weightsTotalBytes();
+        for (let i = 0; i < 20 && a.weightsTotalBytes() > 0; i++) {
+          global.gc();
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        console.log(JSON.stringify([held, a.weightsTotalBytes()]));
+      })();
+    `;
+    expect(JSON.parse(inChild(script, {}))).toEqual([5 * (64 * 32 + 64 * 4), 0]);
+  });
+
   it("a 4096 x 4096 nf4 store from BF16 raises RSS by about its own size, not by a float32 copy (child process)", () => {
     const script = `
       const a = require(process.argv[1]);
