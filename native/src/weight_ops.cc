@@ -20,14 +20,15 @@ constexpr int64_t kPanelFloats = int64_t{1} << 20;
 constexpr int64_t kTaskFloats = 65536;
 constexpr int64_t kStreamTaskBytes = 131072;
 constexpr int64_t kMaxStreamTasks = 64;
+constexpr int64_t kMaxSplitChunks = 8;  // partial sums of a streaming x·W, added in chunk order
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// The panel and product buffers, kept between calls (allocating and faulting in 4 MB per call costs more than a
+// The panel, product and partial-sum buffers, kept between calls (allocating and faulting in 4 MB per call costs more than a
 // small product); one weight product at a time uses them.
 struct Scratch {
   std::mutex lock;
-  std::vector<float> panel, product;
+  std::vector<float> panel, product, partials;
 };
 
 Scratch& scratch() {
@@ -53,6 +54,33 @@ void stream(const WeightStore& w, const float* x, int64_t n, float* y) {
   parallel_for(ceil_div(w.rows, step), thread_count(), [&](int64_t task) {
     kernels.rows_dot(w, x, w.cols, n, y, w.rows, task * step, std::min(w.rows, (task + 1) * step));
   });
+}
+
+// Decoding-sized x·W (x [n, rows], n ≤ kStreamingRows): W streamed row after row, contiguously. Rows are cut into
+// at most kMaxSplitChunks chunks by the shape alone; each chunk sums into its own buffer (chunk 0 into y), and the
+// buffers are added in chunk order, so the result does not depend on which thread ran which chunk.
+void stream_transposed(const WeightStore& w, const float* x, int64_t n, float* y) {
+  const WeightKernels& kernels = weight_kernels(w.format);
+  const int64_t chunks = std::clamp<int64_t>(std::min(w.bytes() / kStreamTaskBytes, w.rows / 32), 1, kMaxSplitChunks);
+  const int64_t step = ceil_div(w.rows, chunks);
+  const int64_t outputs = n * w.cols;
+  Scratch& s = scratch();
+  std::lock_guard<std::mutex> lock(s.lock);
+  s.partials.resize(static_cast<size_t>((chunks - 1) * outputs));
+  float* partials = s.partials.data();
+  parallel_for(chunks, thread_count(), [&](int64_t chunk) {
+    float* sums = chunk == 0 ? y : partials + (chunk - 1) * outputs;
+    std::fill(sums, sums + outputs, 0.0f);
+    float xr[kStreamingRows];
+    for (int64_t r = chunk * step; r < std::min(w.rows, (chunk + 1) * step); ++r) {
+      for (int64_t i = 0; i < n; ++i) xr[i] = x[i * w.rows + r];
+      kernels.row_axpy(w, r, 0, w.cols, xr, n, sums, w.cols);
+    }
+  });
+  for (int64_t chunk = 1; chunk < chunks; ++chunk) {
+    const float* part = partials + (chunk - 1) * outputs;
+    for (int64_t j = 0; j < outputs; ++j) y[j] += part[j];
+  }
 }
 
 // Training and prefill: panels of W dequantized into scratch, each multiplied by the GEMM. A panel is a range of
@@ -124,8 +152,9 @@ void weights_matmul(const WeightStore& w, const float* x, int64_t n, float* y, b
     sgemm(g);
     return;
   }
-  if (!transposed && n <= kStreamingRows) {
-    stream(w, x, n, y);
+  if (n <= kStreamingRows) {
+    if (transposed) stream_transposed(w, x, n, y);
+    else stream(w, x, n, y);
     return;
   }
   panels(w, x, n, y, transposed);

@@ -424,7 +424,8 @@ describeNeeds(nativeAddon(native), "native weight store", () => {
     return result.stdout.trim();
   };
 
-  // The same products in every child: decoding (n ≤ 8, the streaming kernels) and training (the GEMM panels).
+  // The same products in every child: decoding-sized (n ≤ 8: the streaming kernels, x·Wᵀ split by rows of W, x·W
+  // by chunks of rows whose partial sums are added in order), and every format's dequantized bits.
   const productsScript = `
     const { createHash } = require("node:crypto");
     const a = require(process.argv[1]);
@@ -439,10 +440,10 @@ describeNeeds(nativeAddon(native), "native weight store", () => {
         const all = new Float32Array(rows * cols);
         a.weightsDequantize(w, all);
         dequantized.update(new Uint8Array(all.buffer));
-        for (const n of [1, 3, 8]) {
-          const x = new Float32Array(n * cols).map(() => next());
-          const y = new Float32Array(n * rows);
-          a.weightsMatmul(w, x, n, y, false);
+        for (const n of [1, 3, 8]) for (const transposed of [false, true]) {
+          const x = new Float32Array(n * (transposed ? rows : cols)).map(() => next());
+          const y = new Float32Array(n * (transposed ? cols : rows));
+          a.weightsMatmul(w, x, n, y, transposed);
           hash.update(new Uint8Array(y.buffer));
         }
         a.weightsFree(w);
