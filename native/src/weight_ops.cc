@@ -24,8 +24,8 @@ constexpr int64_t kMaxSplitChunks = 8;  // partial sums of a streaming x·W, add
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// The panel, product and partial-sum buffers, kept between calls (allocating and faulting in 4 MB per call costs more than a
-// small product); one weight product at a time uses them.
+// The panel, product and partial-sum buffers, kept between calls (allocating and faulting in 4 MB per call costs
+// more than a small product); one weight product at a time uses them.
 struct Scratch {
   std::mutex lock;
   std::vector<float> panel, product, partials;
