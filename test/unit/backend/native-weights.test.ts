@@ -177,6 +177,16 @@ describeNeeds(nativeAddon(native), "native weight store", () => {
       expect(nf4Code(midpoint)).toBe(c);
     }
     for (const v of NF4_CODE_BOOK) expect(Math.fround(v)).toBe(v);
+    // The store agrees on ties: midpoints that are float32 values, in a block whose absmax is 1.
+    const midpoints = NF4_CODE_BOOK.slice(1)
+      .map((v, c) => ((NF4_CODE_BOOK[c] ?? NaN) + v) / 2)
+      .filter((m) => Math.fround(m) === m);
+    expect(midpoints.length).toBeGreaterThan(3);
+    const onMidpoints = create(Float64Array.from([1, ...midpoints]), 1, midpoints.length + 1, "nf4");
+    const tiesOut = dequantize(onMidpoints);
+    midpoints.forEach((m, i) => expect(tiesOut[i + 1], `midpoint ${m}`).toBe(NF4_CODE_BOOK[nf4Code(m)]));
+    expect(midpoints.map(nf4Code)).toEqual(midpoints.map((m) => NF4_CODE_BOOK.findIndex((v) => v > m) - 1));
+    addon().weightsFree(onMidpoints);
   });
 
   it("int8: scale absmax/127 per block, halves rounded away from zero, zero blocks, a negative absmax", () => {
@@ -184,6 +194,12 @@ describeNeeds(nativeAddon(native), "native weight store", () => {
     const result = int8Block(block.map(Math.fround));
     expect(result.scale).toBe(Math.fround(2 / 127));
     expect(result.codes.slice(0, 5)).toEqual([-127, 64, 32, 0, -16]);
+    // absmax 127: scale 1 exactly, so every half is a tie, rounded away from zero by the store too.
+    const ties = [127, 0.5, 1.5, -2.5, 126.5, -0.5, Math.fround(0.49999997), -126.5];
+    expect(int8Block(ties).codes).toEqual([127, 1, 2, -3, 127, -1, 0, -127]);
+    const tied = create(Float64Array.from(ties), 1, ties.length, "int8");
+    expect(Array.from(dequantize(tied))).toEqual([127, 1, 2, -3, 127, -1, 0, -127]);
+    addon().weightsFree(tied);
     const values = new Float64Array(2 * 70);
     values.set(block);
     for (let c = 64; c < 70; c += 1) values[c] = 0; // a short, all-zero last block
