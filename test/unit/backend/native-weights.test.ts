@@ -282,10 +282,15 @@ describeNeeds(nativeAddon(native), "native weight store", () => {
     });
   }
 
-  it("large matrices go through several dequantized panels (4 MB each), both ways, with the same products", () => {
-    // 2100 x 600: x·Wᵀ takes panels of 1728 rows, x·W panels of 448 columns (a partial one last).
-    const [rows, cols, n] = [2100, 600, 12];
-    for (const format of ["int8", "nf4"] as const) {
+  it("large matrices go through several dequantized panels (4 MB each) and depth chunks, both ways", () => {
+    // 2100 x 600: x·Wᵀ takes panels of 1728 rows; x·W reduces over 2100 rows in two chunks of 1088 and 1012 rows,
+    // panels of 960 columns. 70 x 2200: x·Wᵀ reduces over two chunks of columns (1152 and 1048).
+    for (const [rows, cols, n, format] of [
+      [2100, 600, 12, "int8"],
+      [2100, 600, 12, "nf4"],
+      [70, 2200, 10, "nf4"],
+      [70, 2200, 10, "bf16"],
+    ] as const) {
       const w = create(randomValues(rows * cols, 11), rows, cols, format);
       const weights = dequantize(w);
       for (const transposed of [false, true]) {
