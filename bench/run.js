@@ -28,3 +28,4 @@ section("startup");
 const machine = section("machine");
 section("generation", machine);
 section("training", machine);
+section("weights");

@@ -5,6 +5,7 @@ import { matmulBench } from "./matmul.js";
 import { startupBench } from "./startup.js";
 import { RESULT_MARKER } from "./shared.js";
 import { trainingBench } from "./training.js";
+import { weightsBench } from "./weights.js";
 
 const machine = JSON.parse(process.env.FINETUNE_BENCH_MACHINE ?? "{}");
 const sections = {
@@ -12,6 +13,7 @@ const sections = {
   machine: () => matmulBench(),
   generation: async () => ({ lines: await generationBench(machine) }),
   training: async () => ({ lines: await trainingBench(machine) }),
+  weights: () => weightsBench(),
 };
 const name = process.argv[2] ?? "";
 if (!(name in sections)) throw new Error(`unknown bench section "${name}" (one of ${Object.keys(sections).join(", ")})`);

@@ -90,16 +90,24 @@ constexpr float kNf4CodeBook[16] = {
 };
 constexpr uint8_t kNf4Zero = 7;  // the code of 0.0: an all-zero block, and the padding of a row's last byte
 
-// The code nearest to t (a value divided by its block's absmax): the count of midpoints below it, the midpoints
-// (a + b) / 2 computed in double (bitsandbytes compares with midpoints too). A value exactly on a midpoint takes
-// the lower code; NaN fails every comparison and takes code 0.
-inline uint8_t nf4_code(double t) {
-  uint8_t code = 0;
-  for (int c = 0; c < 15; ++c) {
-    const double midpoint = (static_cast<double>(kNf4CodeBook[c]) + static_cast<double>(kNf4CodeBook[c + 1])) / 2.0;
-    code += t > midpoint ? 1 : 0;
+// Midpoints between neighbouring code-book entries, (a + b) / 2 in double (bitsandbytes compares with midpoints
+// too).
+struct Nf4Midpoints {
+  double value[15];
+  constexpr Nf4Midpoints() : value() {
+    for (int c = 0; c < 15; ++c) value[c] = (static_cast<double>(kNf4CodeBook[c]) + static_cast<double>(kNf4CodeBook[c + 1])) / 2.0;
   }
-  return code;
+};
+constexpr Nf4Midpoints kNf4Midpoints{};
+
+// The code nearest to t (a value divided by its block's absmax): the number of midpoints below t, by binary search.
+// A value exactly on a midpoint takes the lower code; NaN fails every comparison and takes code 0.
+inline uint8_t nf4_code(double t) {
+  int code = 0;
+  for (int step = 8; step > 0; step >>= 1) {
+    if (t > kNf4Midpoints.value[code + step - 1]) code += step;
+  }
+  return static_cast<uint8_t>(code);
 }
 
 }  // namespace finetune

@@ -16,6 +16,10 @@ struct WeightKernels {
   // fixed by cols alone, so it does not matter which thread computes which rows.
   void (*rows_dot)(const WeightStore& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy, int64_t r0,
                    int64_t r1);
+  // acc[i·ld + (c - c0)] += xr[i] · W[r, c] for c in [c0, c1), i < m ≤ kStreamingRows; c0 is a multiple of
+  // kQuantBlock. One row of W into the running sums of x·W for a few rows of x.
+  void (*row_axpy)(const WeightStore& w, int64_t r, int64_t c0, int64_t c1, const float* xr, int64_t m, float* acc,
+                   int64_t ld);
 };
 
 const WeightKernels& portable_weight_kernels(StoreFormat format);

@@ -182,6 +182,50 @@ FINETUNE_AVX2 void dot_rows(const WeightStore& w, const float* x, int64_t ldx, f
   }
 }
 
+// One row of W, decoded group by group, into M running sums: acc_i += xr[i] · W[r, c0:c1].
+template <class Decoder, StoreFormat Format, int M>
+FINETUNE_AVX2 void axpy_row(const WeightStore& w, int64_t r, int64_t c0, int64_t c1, const float* xr, float* acc,
+                            int64_t ld) {
+  Decoder decoder;
+  decoder.start(w, r);
+  __m256 xs[M];
+  for (int i = 0; i < M; ++i) xs[i] = _mm256_set1_ps(xr[i]);
+  const int64_t whole = c0 + (c1 - c0) / kGroup * kGroup;
+  for (int64_t c = c0; c < whole; c += kGroup) {
+    if (c == c0 || c % kQuantBlock == 0) decoder.block(c / kQuantBlock);
+    __m256 w0, w1;
+    decoder.load16(c, w0, w1);
+    for (int i = 0; i < M; ++i) {
+      float* out = acc + i * ld + (c - c0);
+      _mm256_storeu_ps(out, _mm256_fmadd_ps(xs[i], w0, _mm256_loadu_ps(out)));
+      _mm256_storeu_ps(out + 8, _mm256_fmadd_ps(xs[i], w1, _mm256_loadu_ps(out + 8)));
+    }
+  }
+  if (whole < c1) {
+    float values[kGroup];
+    portable_weight_kernels(Format).dequantize(w, r, whole, c1, values);
+    for (int i = 0; i < M; ++i)
+      for (int64_t c = whole; c < c1; ++c) acc[i * ld + (c - c0)] += xr[i] * values[c - whole];
+  }
+}
+
+template <class Decoder, StoreFormat Format>
+void row_axpy(const WeightStore& w, int64_t r, int64_t c0, int64_t c1, const float* xr, int64_t m, float* acc,
+              int64_t ld) {
+  for (; m > 0; m -= 8, xr += 8, acc += 8 * ld) {
+    switch (std::min<int64_t>(m, 8)) {
+      case 1: axpy_row<Decoder, Format, 1>(w, r, c0, c1, xr, acc, ld); break;
+      case 2: axpy_row<Decoder, Format, 2>(w, r, c0, c1, xr, acc, ld); break;
+      case 3: axpy_row<Decoder, Format, 3>(w, r, c0, c1, xr, acc, ld); break;
+      case 4: axpy_row<Decoder, Format, 4>(w, r, c0, c1, xr, acc, ld); break;
+      case 5: axpy_row<Decoder, Format, 5>(w, r, c0, c1, xr, acc, ld); break;
+      case 6: axpy_row<Decoder, Format, 6>(w, r, c0, c1, xr, acc, ld); break;
+      case 7: axpy_row<Decoder, Format, 7>(w, r, c0, c1, xr, acc, ld); break;
+      default: axpy_row<Decoder, Format, 8>(w, r, c0, c1, xr, acc, ld); break;
+    }
+  }
+}
+
 template <class Decoder, StoreFormat Format>
 void rows_dot(const WeightStore& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy, int64_t r0,
               int64_t r1) {
@@ -202,7 +246,7 @@ void rows_dot(const WeightStore& w, const float* x, int64_t ldx, int64_t m, floa
 
 template <class Decoder, StoreFormat Format>
 constexpr WeightKernels kernels_of() {
-  return WeightKernels{dequantize<Decoder, Format>, rows_dot<Decoder, Format>};
+  return WeightKernels{dequantize<Decoder, Format>, rows_dot<Decoder, Format>, row_axpy<Decoder, Format>};
 }
 
 }  // namespace

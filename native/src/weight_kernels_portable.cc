@@ -74,14 +74,32 @@ void rows_dot(const WeightStore& w, const float* x, int64_t ldx, int64_t m, floa
   }
 }
 
+template <void (*Dequantize)(const WeightStore&, int64_t, int64_t, int64_t, float*)>
+void row_axpy(const WeightStore& w, int64_t r, int64_t c0, int64_t c1, const float* xr, int64_t m, float* acc, int64_t ld) {
+  float block[kQuantBlock];
+  for (int64_t b0 = c0; b0 < c1; b0 += kQuantBlock) {
+    const int64_t count = std::min(kQuantBlock, c1 - b0);
+    Dequantize(w, r, b0, b0 + count, block);
+    for (int64_t i = 0; i < m; ++i) {
+      float* out = acc + i * ld + (b0 - c0);
+      for (int64_t j = 0; j < count; ++j) out[j] += xr[i] * block[j];
+    }
+  }
+}
+
+template <void (*Dequantize)(const WeightStore&, int64_t, int64_t, int64_t, float*)>
+constexpr WeightKernels kernels_of() {
+  return WeightKernels{Dequantize, rows_dot<Dequantize>, row_axpy<Dequantize>};
+}
+
 }  // namespace
 
 const WeightKernels& portable_weight_kernels(StoreFormat format) {
-  static const WeightKernels f32{dequantize_f32, rows_dot<dequantize_f32>};
-  static const WeightKernels bf16{dequantize_bf16, rows_dot<dequantize_bf16>};
-  static const WeightKernels f16{dequantize_f16, rows_dot<dequantize_f16>};
-  static const WeightKernels int8{dequantize_int8, rows_dot<dequantize_int8>};
-  static const WeightKernels nf4{dequantize_nf4, rows_dot<dequantize_nf4>};
+  static const WeightKernels f32 = kernels_of<dequantize_f32>();
+  static const WeightKernels bf16 = kernels_of<dequantize_bf16>();
+  static const WeightKernels f16 = kernels_of<dequantize_f16>();
+  static const WeightKernels int8 = kernels_of<dequantize_int8>();
+  static const WeightKernels nf4 = kernels_of<dequantize_nf4>();
   switch (format) {
     case StoreFormat::F32: return f32;
     case StoreFormat::Bf16: return bf16;

@@ -270,9 +270,13 @@ napi_value Matmul(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   const auto rows = static_cast<uint64_t>(w->rows), cols = static_cast<uint64_t>(w->cols);
-  const bool lengths_ok = transposed ? check_length(call, "x", x_length, n, "rows", rows) && check_length(call, "y", y_length, n, "cols", cols)
-                                     : check_length(call, "x", x_length, n, "cols", cols) && check_length(call, "y", y_length, n, "rows", rows);
-  if (!lengths_ok) return nullptr;
+  // x·Wᵀ reads rows of `cols` and writes rows of `rows`; x·W the other way round.
+  const char* in_name = transposed ? "rows" : "cols";
+  const char* out_name = transposed ? "cols" : "rows";
+  if (!check_length(call, "x", x_length, n, in_name, transposed ? rows : cols) ||
+      !check_length(call, "y", y_length, n, out_name, transposed ? cols : rows)) {
+    return nullptr;
+  }
   if (overlap(x, x_length, y, y_length)) {
     call.range_error("y overlaps x; the output must not alias the input");
     return nullptr;

@@ -177,6 +177,16 @@ describeNeeds(nativeAddon(native), "native weight store", () => {
       expect(nf4Code(midpoint)).toBe(c);
     }
     for (const v of NF4_CODE_BOOK) expect(Math.fround(v)).toBe(v);
+    // The store agrees on ties: midpoints that are float32 values, in a block whose absmax is 1.
+    const midpoints = NF4_CODE_BOOK.slice(1)
+      .map((v, c) => ((NF4_CODE_BOOK[c] ?? NaN) + v) / 2)
+      .filter((m) => Math.fround(m) === m);
+    expect(midpoints.length).toBeGreaterThan(3);
+    const onMidpoints = create(Float64Array.from([1, ...midpoints]), 1, midpoints.length + 1, "nf4");
+    const tiesOut = dequantize(onMidpoints);
+    midpoints.forEach((m, i) => expect(tiesOut[i + 1], `midpoint ${m}`).toBe(NF4_CODE_BOOK[nf4Code(m)]));
+    expect(midpoints.map(nf4Code)).toEqual(midpoints.map((m) => NF4_CODE_BOOK.findIndex((v) => v > m) - 1));
+    addon().weightsFree(onMidpoints);
   });
 
   it("int8: scale absmax/127 per block, halves rounded away from zero, zero blocks, a negative absmax", () => {
@@ -184,6 +194,12 @@ describeNeeds(nativeAddon(native), "native weight store", () => {
     const result = int8Block(block.map(Math.fround));
     expect(result.scale).toBe(Math.fround(2 / 127));
     expect(result.codes.slice(0, 5)).toEqual([-127, 64, 32, 0, -16]);
+    // absmax 127: scale 1 exactly, so every half is a tie, rounded away from zero by the store too.
+    const ties = [127, 0.5, 1.5, -2.5, 126.5, -0.5, Math.fround(0.49999997), -126.5];
+    expect(int8Block(ties).codes).toEqual([127, 1, 2, -3, 127, -1, 0, -127]);
+    const tied = create(Float64Array.from(ties), 1, ties.length, "int8");
+    expect(Array.from(dequantize(tied))).toEqual([127, 1, 2, -3, 127, -1, 0, -127]);
+    addon().weightsFree(tied);
     const values = new Float64Array(2 * 70);
     values.set(block);
     for (let c = 64; c < 70; c += 1) values[c] = 0; // a short, all-zero last block
@@ -266,10 +282,15 @@ describeNeeds(nativeAddon(native), "native weight store", () => {
     });
   }
 
-  it("large matrices go through several dequantized panels (4 MB each), both ways, with the same products", () => {
-    // 2100 x 600: x·Wᵀ takes panels of 1728 rows, x·W panels of 448 columns (a partial one last).
-    const [rows, cols, n] = [2100, 600, 12];
-    for (const format of ["int8", "nf4"] as const) {
+  it("large matrices go through several dequantized panels (4 MB each) and depth chunks, both ways", () => {
+    // 2100 x 600: x·Wᵀ takes panels of 1728 rows; x·W reduces over 2100 rows in two chunks of 1088 and 1012 rows,
+    // panels of 960 columns. 70 x 2200: x·Wᵀ reduces over two chunks of columns (1152 and 1048).
+    for (const [rows, cols, n, format] of [
+      [2100, 600, 12, "int8"],
+      [2100, 600, 12, "nf4"],
+      [70, 2200, 10, "nf4"],
+      [70, 2200, 10, "bf16"],
+    ] as const) {
       const w = create(randomValues(rows * cols, 11), rows, cols, format);
       const weights = dequantize(w);
       for (const transposed of [false, true]) {
@@ -424,7 +445,8 @@ describeNeeds(nativeAddon(native), "native weight store", () => {
     return result.stdout.trim();
   };
 
-  // The same products in every child: decoding (n ≤ 8, the streaming kernels) and training (the GEMM panels).
+  // The same products in every child: decoding-sized (n ≤ 8: the streaming kernels, x·Wᵀ split by rows of W, x·W
+  // by chunks of rows whose partial sums are added in order), and every format's dequantized bits.
   const productsScript = `
     const { createHash } = require("node:crypto");
     const a = require(process.argv[1]);
@@ -439,10 +461,10 @@ describeNeeds(nativeAddon(native), "native weight store", () => {
         const all = new Float32Array(rows * cols);
         a.weightsDequantize(w, all);
         dequantized.update(new Uint8Array(all.buffer));
-        for (const n of [1, 3, 8]) {
-          const x = new Float32Array(n * cols).map(() => next());
-          const y = new Float32Array(n * rows);
-          a.weightsMatmul(w, x, n, y, false);
+        for (const n of [1, 3, 8]) for (const transposed of [false, true]) {
+          const x = new Float32Array(n * (transposed ? rows : cols)).map(() => next());
+          const y = new Float32Array(n * (transposed ? cols : rows));
+          a.weightsMatmul(w, x, n, y, transposed);
           hash.update(new Uint8Array(y.buffer));
         }
         a.weightsFree(w);
@@ -485,6 +507,22 @@ describeNeeds(nativeAddon(native), "native weight store", () => {
       console.log(worst);
     `;
     expect(Number(inChild(script, { FINETUNE_NATIVE_KERNEL: "portable" }))).toBeLessThan(1e-3);
+  });
+
+  it("a store nobody frees is freed when its handle is collected (child process)", () => {
+    const script = `
+      const a = require(process.argv[1]);
+      (async () => {
+        (() => { for (let i = 0; i < 5; i++) a.weightsCreate(new Uint8Array(64 * 64 * 4), "F32", 64, 64, "nf4"); })();
+        const held = a.weightsTotalBytes();
+        for (let i = 0; i < 20 && a.weightsTotalBytes() > 0; i++) {
+          global.gc();
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        console.log(JSON.stringify([held, a.weightsTotalBytes()]));
+      })();
+    `;
+    expect(JSON.parse(inChild(script, {}))).toEqual([5 * (64 * 32 + 64 * 4), 0]);
   });
 
   it("a 4096 x 4096 nf4 store from BF16 raises RSS by about its own size, not by a float32 copy (child process)", () => {
