@@ -155,7 +155,16 @@ FINETUNE_AVX2 void dot_rows(const WeightStore& w, const float* x, int64_t ldx, f
     __m256 sums[M][S];
     for (int i = 0; i < M; ++i)
       for (int s = 0; s < S; ++s) sums[i][s] = _mm256_setzero_ps();
-    for (int64_t c0 = 0; c0 < whole; c0 += kQuantBlock) {
+    // Whole blocks first, unrolled (4 groups, scale set once), then the last partial block group by group.
+    int64_t c0 = 0;
+    for (; c0 + kQuantBlock <= whole; c0 += kQuantBlock) {
+      decoder.block(c0 / kQuantBlock);
+      group<Decoder, M, S, 0, S == 1 ? 0 : 1>(decoder, x, ldx, c0, sums);
+      group<Decoder, M, S, S == 4 ? 2 : 0, S - 1>(decoder, x, ldx, c0 + kGroup, sums);
+      group<Decoder, M, S, 0, S == 1 ? 0 : 1>(decoder, x, ldx, c0 + 2 * kGroup, sums);
+      group<Decoder, M, S, S == 4 ? 2 : 0, S - 1>(decoder, x, ldx, c0 + 3 * kGroup, sums);
+    }
+    for (; c0 < whole; c0 += kQuantBlock) {
       decoder.block(c0 / kQuantBlock);
       const int64_t end = std::min(c0 + kQuantBlock, whole);
       int64_t c = c0;
