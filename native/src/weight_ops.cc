@@ -38,11 +38,12 @@ Scratch& scratch() {
   return *s;
 }
 
-// Runs rows(r0, r1) over [0, count) in tasks of about kTaskFloats floats each (`per_row` floats per row).
+// Runs rows(r0, r1) over [0, count) in tasks of about kTaskFloats floats each (`per_row` floats per row), on up to
+// `workers` threads.
 template <typename Rows>
-void parallel_rows(int64_t count, int64_t per_row, const Rows& rows) {
+void parallel_rows(int64_t count, int64_t per_row, const Rows& rows, int64_t workers = thread_count()) {
   const int64_t step = std::max<int64_t>(1, kTaskFloats / std::max<int64_t>(1, per_row));
-  parallel_for(ceil_div(count, step), thread_count(), [&](int64_t task) {
+  parallel_for(ceil_div(count, step), workers, [&](int64_t task) {
     rows(task * step, std::min(count, (task + 1) * step));
   });
 }
@@ -100,6 +101,10 @@ void panels(const WeightStore& w, const float* x, int64_t n, float* y, bool tran
   const int64_t width = std::min(outputs, std::max(kQuantBlock, kPanelFloats / chunk / kQuantBlock * kQuantBlock));
   const bool direct = width == outputs && chunks == 1;  // one product: the GEMM writes y itself
   const WeightKernels& kernels = weight_kernels(w.format);
+  // A BLAS runs its own threads, which spin for a while after each call, as ours do after a job: sharing the cores
+  // between the two pools at every panel would cost more than dequantizing on one thread (about 1% of the product).
+  const Kernel gemm = active_kernel();
+  const int64_t workers = gemm == Kernel::OpenBlas || gemm == Kernel::Accelerate ? 1 : thread_count();
 
   Scratch& s = scratch();
   std::lock_guard<std::mutex> lock(s.lock);
@@ -122,12 +127,12 @@ void panels(const WeightStore& w, const float* x, int64_t n, float* y, bool tran
         // W[p0 : p0 + pw, d0 : d0 + dc]: panel [pw, dc], multiplied transposed.
         parallel_rows(pw, dc, [&](int64_t i0, int64_t i1) {
           for (int64_t i = i0; i < i1; ++i) kernels.dequantize(w, p0 + i, d0, d0 + dc, panel + i * dc);
-        });
+        }, workers);
       } else {
         // W[d0 : d0 + dc, p0 : p0 + pw]: panel [dc, pw].
         parallel_rows(dc, pw, [&](int64_t r0, int64_t r1) {
           for (int64_t r = r0; r < r1; ++r) kernels.dequantize(w, d0 + r, p0, p0 + pw, panel + r * pw);
-        });
+        }, workers);
       }
       GemmArgs g{};
       g.a = xs;
