@@ -88,6 +88,12 @@ function shareableRecipe(yaml: string): string | null {
   if (typeof recipe !== "object" || recipe === null || Array.isArray(recipe)) return null;
   const strip = (value: unknown): unknown =>
     typeof value === "string" ? (isAbsolute(value) ? basename(value) : value) : Array.isArray(value) ? value.map(strip) : typeof value === "object" && value !== null ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, strip(v)])) : value;
-  const model = "model" in recipe && typeof recipe.model === "string" ? modelName(recipe.model) : undefined;
+  // The model by its name in either form (model: x, or model: {name: x, quantize: …}).
+  const given = "model" in recipe ? recipe.model : undefined;
+  const model = typeof given === "string" ? modelName(given) : isNamed(given) ? { ...given, name: modelName(given.name) } : undefined;
   return stringify({ ...(strip(recipe) as object), ...(model === undefined ? {} : { model }) });
+}
+
+function isNamed(value: unknown): value is { name: string } {
+  return typeof value === "object" && value !== null && "name" in value && typeof value.name === "string";
 }
