@@ -58,7 +58,8 @@ export async function run(context: CommandContext, args: string[], options: { ou
   }
 
   // 3. Train again with the locked recipe; data paths in it are relative to the original run directory.
-  const parsed = recipeSchema.safeParse({ ...lock.recipe, model, output });
+  // The weights stored as the run stored them (same format ⇒ same bytes); an older lock without it means none.
+  const parsed = recipeSchema.safeParse({ ...lock.recipe, model: { name: model, quantize: lock.model.quantize }, output });
   if (!parsed.success) throw new UserError(`${lockPath}: its recipe is not valid for this finetune version (${parsed.error.issues[0]?.message ?? ""}).`);
   const result = await runTraining({ context, recipe: parsed.data, baseDir: runDir, resume: false, overwrite: options.overwrite ?? false, resumeHint: `finetune train ${join(output, "recipe.resolved.yaml")} --resume`, checkData: (files) => checkDataAgainstLock({ lock, lockPath, runDir, files }) });
 
