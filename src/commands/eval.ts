@@ -1,4 +1,5 @@
 import type { CommandContext } from "../context.js";
+import type { Quantize } from "../model/quantize.js";
 import { checkEvalSources, evalItems, readEvalSources } from "../data/eval-data.js";
 import type { DataFormat } from "../data/formats.js";
 import type { RecordSource } from "../data/read-records.js";
@@ -20,6 +21,8 @@ const SCORED: Record<DataFormat, string> = {
 interface EvalOptions {
   model: string;
   adapter?: string;
+  /** One of QUANTIZE_CHOICES: commander has checked it. */
+  quantize?: Quantize;
   text?: string;
   data?: string;
 }
@@ -32,7 +35,7 @@ export async function run(context: CommandContext, _args: string[], options: Eva
   if ((options.text === undefined) === (options.data === undefined)) throw new UserError("give exactly one of --text <text> or --data <file>.");
   // The data is read and its fields checked first, so a bad file fails before seconds of weight loading.
   const sources = options.data === undefined ? null : await readSources(context, options.data);
-  const runtime = await loadRuntime(context, options.model, options.adapter);
+  const runtime = await loadRuntime(context, options.model, options.adapter, options.quantize);
   const { tokenizer, model, backend } = runtime;
   let items: TokenizedExample[];
   let what: string;
