@@ -69,7 +69,7 @@ export async function run(context: CommandContext, args: string[], options: { ou
   const losses = trainLosses(await readMetrics(join(output, "metrics.jsonl")));
   const maxLossDifference = losses.reduce((max, loss, i) => Math.max(max, Math.abs(loss - (lock.train_losses[i] ?? Number.NaN))), 0);
   reporter.result(
-    { match, adapter_sha256: result.adapter_sha256, expected_sha256: lock.adapter_sha256, output, backend: result.backend, expected_backend: lock.backend.name, matmul: result.matmul, expected_matmul: lock.backend.matmul, max_loss_difference: maxLossDifference },
+    { match, quantize: lock.model.quantize, adapter_sha256: result.adapter_sha256, expected_sha256: lock.adapter_sha256, output, backend: result.backend, expected_backend: lock.backend.name, matmul: result.matmul, expected_matmul: lock.backend.matmul, max_loss_difference: maxLossDifference },
     (c) =>
       match
         ? `${c.green("✓")} reproduced: the adapter is byte-identical (sha256 ${result.adapter_sha256.slice(0, 16)}…) · ${output}`
