@@ -125,6 +125,14 @@ describeNeeds(nativeAddon(native), "quantize with the native addon", () => {
     const relock = JSON.parse(readFileSync(join(tmp.path, "nf4-again", "run.lock.json"), "utf8")) as { model: { quantize: string } };
     expect(relock.model.quantize).toBe("nf4");
 
+    // The model card says how the base was stored and shares the recipe with it.
+    const card = join(tmp.path, "nf4-peft");
+    const exported = await runCli(["export", output, "--format", "peft", "--out", card], env());
+    expect(exported.code, exported.stderr).toBe(0);
+    const text = readFileSync(join(card, "README.md"), "utf8");
+    expect(text).toContain("| base weights while training | nf4 (the adapter applies to the original full-precision model) |");
+    expect(text).toContain("\nmodel:\n  name: tiny/llama\n  quantize: nf4\n");
+
     // A resume must keep the format, flag or recipe alike; a longer run with the same format continues.
     const changed = await runCli(["train", join(output, "recipe.resolved.yaml"), "--resume", "--max-steps", "4", "--quantize", "none"], env());
     expect(changed.code).toBe(2);
