@@ -1,3 +1,4 @@
+import { checkQuantizeSupport } from "../backend/quantize-support.js";
 import type { CommandContext } from "../context.js";
 import type { Quantize } from "../model/quantize.js";
 import { checkEvalSources, evalItems, readEvalSources } from "../data/eval-data.js";
@@ -33,6 +34,8 @@ interface EvalOptions {
  */
 export async function run(context: CommandContext, _args: string[], options: EvalOptions): Promise<void> {
   if ((options.text === undefined) === (options.data === undefined)) throw new UserError("give exactly one of --text <text> or --data <file>.");
+  // A format this machine cannot store is refused before the data is read (or pulled).
+  checkQuantizeSupport({ quantize: options.quantize ?? "none", setBy: "--quantize", env: context.env });
   // The data is read and its fields checked first, so a bad file fails before seconds of weight loading.
   const sources = options.data === undefined ? null : await readSources(context, options.data);
   const runtime = await loadRuntime(context, options.model, options.adapter, options.quantize);

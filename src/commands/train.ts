@@ -24,7 +24,7 @@ export async function run(context: CommandContext, args: string[], options: Trai
   const { recipe, baseDir } = await loadRecipe({ file: args[0] ?? "", sets: options.set, flags: { output: options.output, maxSteps, quantize: options.quantize } });
   // The resolved recipe carries every override, so resuming with it continues exactly this run.
   const resumeHint = `finetune train ${join(recipe.output, "recipe.resolved.yaml")} --resume`;
-  const quantizeSetBy = options.quantize === undefined ? "model.quantize" : "--quantize";
+  const quantizeSetBy = { setBy: options.quantize === undefined ? "model.quantize" : "--quantize", lock: false };
   const result = await runTraining({ context, recipe, baseDir, resume: options.resume ?? false, overwrite: options.overwrite ?? false, resumeHint, quantizeSetBy });
   context.reporter.result(result, (c) =>
     [

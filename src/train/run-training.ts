@@ -43,8 +43,8 @@ export interface RunTrainingParams {
   overwrite: boolean;
   /** The command that resumes this run, for the interrupt message. */
   resumeHint: string;
-  /** How model.quantize was chosen, for messages: "model.quantize" (the recipe, the default) or "--quantize". */
-  quantizeSetBy?: string | undefined;
+  /** How model.quantize was chosen, for messages: "model.quantize" (the recipe, the default), "--quantize", or a lock. */
+  quantizeSetBy?: { setBy: string; lock: boolean } | undefined;
   /** Called with the data files as read and hashed, before training (reproduce checks them against its lock). */
   checkData?: ((files: DataFile[]) => void) | undefined;
 }
@@ -72,7 +72,7 @@ export interface TrainingResult {
  */
 export async function runTraining(params: RunTrainingParams): Promise<TrainingResult> {
   // 0. bf16/int8/nf4 need the native addon: refused before anything is touched, downloaded or loaded.
-  checkQuantizeSupport({ quantize: params.recipe.model.quantize, setBy: params.quantizeSetBy ?? "model.quantize", env: params.context.env });
+  checkQuantizeSupport({ quantize: params.recipe.model.quantize, ...(params.quantizeSetBy ?? { setBy: "model.quantize", lock: false }), env: params.context.env });
   // 1. The output directory: ours for the whole run (a second process is refused), never clobbered unless asked.
   const output = resolve(params.recipe.output);
   // Length, a file on the way, a folder that accepts no files, a file system that does not answer: refused now,

@@ -125,6 +125,12 @@ describeNeeds(nativeAddon(native), "quantize with the native addon", () => {
     const relock = JSON.parse(readFileSync(join(tmp.path, "nf4-again", "run.lock.json"), "utf8")) as { model: { quantize: string } };
     expect(relock.model.quantize).toBe("nf4");
 
+    // Without the addon the run cannot be reproduced in its format: refused, saying so.
+    const noAddon = await runCli(["reproduce", output, "--output", join(tmp.path, "nf4-no-addon")], env(NO_ADDON));
+    expect(noAddon.code).toBe(2);
+    expect(noAddon.stderr).toContain("run.lock.json model.quantize: nf4 stores the base weights in the native addon's memory, but the addon is not available: disabled by FINETUNE_NATIVE=0. Reproducing the run needs its format");
+    expect(existsSync(join(tmp.path, "nf4-no-addon"))).toBe(false);
+
     // The model card says how the base was stored and shares the recipe with it.
     const card = join(tmp.path, "nf4-peft");
     const exported = await runCli(["export", output, "--format", "peft", "--out", card], env());
