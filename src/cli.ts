@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from "commander";
 import { UserError } from "./errors.js";
+import { QUANTIZE_CHOICES } from "./model/quantize.js";
 
 /** Flags every command understands. */
 export interface GlobalOptions {
@@ -18,6 +19,9 @@ export interface Invocation {
 }
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+/** --quantize on train, generate and eval; commander refuses other values, naming them and the choices (exit 2). */
+const quantizeOption = (what: string) => new Option("--quantize <format>", `how the frozen base weights are stored: none (float32) or, with the native addon, bf16, int8, nf4 (${what})`).choices(QUANTIZE_CHOICES);
 
 /**
  * Declares commands and flags only. `run` receives the parsed invocation; nothing heavy is imported here
@@ -66,6 +70,7 @@ export function buildProgram(version: string, run: (invocation: Invocation) => P
     .option("--set <key=value>", "override a recipe value, e.g. --set train.lr=1e-4 (repeatable)", collect)
     .option("--output <dir>", "run directory (overrides the recipe's output)")
     .option("--max-steps <n>", "optimizer steps (overrides train.max_steps / train.epochs)")
+    .addOption(quantizeOption("overrides model.quantize"))
     .option("--resume", "continue the run in the output directory from its newest checkpoint", false)
     .option("--overwrite", "replace an existing run in the output directory", false)
     .action(dispatch("train"));
@@ -119,6 +124,7 @@ export function buildProgram(version: string, run: (invocation: Invocation) => P
     .requiredOption("--model <model>", "hub id org/name[@revision] or a local folder")
     .requiredOption("--prompt <text>", "the prompt")
     .option("--adapter <dir>", "apply a PEFT LoRA adapter (ours or Python PEFT's)")
+    .addOption(quantizeOption("default none"))
     .option("--chat", "wrap the prompt in the model's chat template", false)
     .option("--system <text>", "a system message (with --chat)")
     .option("--max-new-tokens <n>", "tokens to generate at most (default: generation_config.json, else 256)")
@@ -134,6 +140,7 @@ export function buildProgram(version: string, run: (invocation: Invocation) => P
     .description("mean next-token cross-entropy and perplexity of a model on a text or a file")
     .requiredOption("--model <model>", "hub id org/name[@revision] or a local folder")
     .option("--adapter <dir>", "apply a PEFT LoRA adapter (ours or Python PEFT's)")
+    .addOption(quantizeOption("default none"))
     .option("--text <text>", "the text to score")
     .option("--data <file>", "records as train reads them (.jsonl .json .csv .parquet .txt, glob or hub dataset); scores the tokens train counts")
     .action(dispatch("eval"));

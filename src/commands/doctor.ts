@@ -1,4 +1,4 @@
-import { cpus, totalmem } from "node:os";
+import { cpus, freemem, totalmem } from "node:os";
 import type { ChalkInstance } from "chalk";
 import { forcedBackend, loadBackend, packageVersionOf, probeBackends } from "../backend/load.js";
 import { listNvidiaGpus } from "../backend/gpus.js";
@@ -10,7 +10,7 @@ import { hubEndpoint, isOffline } from "../hub/endpoint.js";
 import { probeEndpoint, type EndpointProbe } from "../hub/probe-endpoint.js";
 import { maskUrl, redactSecrets } from "../hub/redact.js";
 import { resolveToken } from "../hub/token.js";
-import { formatBytes } from "../ui/format.js";
+import { formatBytes, formatGiB } from "../ui/format.js";
 
 /** `finetune doctor`: what this machine can do, and what is configured. Never prints the token. */
 export async function run(context: CommandContext): Promise<void> {
@@ -48,6 +48,8 @@ export async function run(context: CommandContext): Promise<void> {
     arch: process.arch,
     cpus: cpus().length,
     memory_bytes: totalmem(),
+    // Where bf16/int8/nf4 base weights live (the native store), and what a run's memory budget is checked against.
+    ram: { total_bytes: totalmem(), free_bytes: freemem() },
     backends: backends.map((b) => ({ name: b.label, backend: b.backend, package: b.package, version: b.version, loaded: b.loaded, ...(b.reason ? { reason: b.reason } : {}) })),
     selected,
     ...(selectedError ? { selected_error: selectedError } : {}),
@@ -78,6 +80,7 @@ type Report = {
   arch: string;
   cpus: number;
   memory_bytes: number;
+  ram: { total_bytes: number; free_bytes: number };
   backends: Array<{ name: string; package: string; version: string | null; loaded: boolean; reason?: string }>;
   selected: string | null;
   selected_error?: string;
@@ -93,7 +96,8 @@ function human(c: ChalkInstance, r: Report): string {
   const ok = c.green("✓");
   const no = c.red("✗");
   const lines = [
-    `finetune ${r.finetune} · node ${r.node} · ${r.platform}-${r.arch} · ${r.cpus} cores · ${formatBytes(r.memory_bytes)} RAM`,
+    `finetune ${r.finetune} · node ${r.node} · ${r.platform}-${r.arch} · ${r.cpus} cores`,
+    `RAM: ${formatGiB(r.ram.total_bytes)} total, ${formatGiB(r.ram.free_bytes)} free (bf16/int8/nf4 base weights live here, outside the wasm heap)`,
     "backends:",
     ...r.backends.map((b) => `  ${b.loaded ? ok : no} ${b.name.padEnd(18)} ${b.package}${b.version ? `@${b.version}` : ""}${b.reason ? `: ${b.reason}` : ""}`),
     `  selected: ${r.selected ?? c.red(r.selected_error ?? "none")}`,

@@ -1,4 +1,6 @@
+import { checkQuantizeSupport } from "../backend/quantize-support.js";
 import type { CommandContext } from "../context.js";
+import type { Quantize } from "../model/quantize.js";
 import { checkEvalSources, evalItems, readEvalSources } from "../data/eval-data.js";
 import type { DataFormat } from "../data/formats.js";
 import type { RecordSource } from "../data/read-records.js";
@@ -20,6 +22,8 @@ const SCORED: Record<DataFormat, string> = {
 interface EvalOptions {
   model: string;
   adapter?: string;
+  /** One of QUANTIZE_CHOICES: commander has checked it. */
+  quantize?: Quantize;
   text?: string;
   data?: string;
 }
@@ -30,9 +34,11 @@ interface EvalOptions {
  */
 export async function run(context: CommandContext, _args: string[], options: EvalOptions): Promise<void> {
   if ((options.text === undefined) === (options.data === undefined)) throw new UserError("give exactly one of --text <text> or --data <file>.");
+  // A format this machine cannot store is refused before the data is read (or pulled).
+  checkQuantizeSupport({ quantize: options.quantize ?? "none", setBy: "--quantize", env: context.env });
   // The data is read and its fields checked first, so a bad file fails before seconds of weight loading.
   const sources = options.data === undefined ? null : await readSources(context, options.data);
-  const runtime = await loadRuntime(context, options.model, options.adapter);
+  const runtime = await loadRuntime(context, options.model, options.adapter, options.quantize);
   const { tokenizer, model, backend } = runtime;
   let items: TokenizedExample[];
   let what: string;

@@ -1,4 +1,5 @@
 import type { CommandContext } from "../context.js";
+import type { Quantize } from "../model/quantize.js";
 import { Interrupted, UserError } from "../errors.js";
 import { stopCause } from "../interrupt.js";
 import { generate } from "../model/generate.js";
@@ -9,6 +10,8 @@ import { loadRuntime, round } from "./load-runtime.js";
 interface GenerateOptions {
   model: string;
   adapter?: string;
+  /** One of QUANTIZE_CHOICES: commander has checked it. */
+  quantize?: Quantize;
   prompt: string;
   chat?: boolean;
   system?: string;
@@ -39,7 +42,7 @@ export async function run(context: CommandContext, _args: string[], options: Gen
   const seed = number("--seed", options.seed) ?? 0;
   if (options.system !== undefined && !options.chat) throw new UserError("--system only applies with --chat.");
 
-  const runtime = await loadRuntime(context, options.model, options.adapter);
+  const runtime = await loadRuntime(context, options.model, options.adapter, options.quantize);
   const { tokenizer, model, backend } = runtime;
   const defaults = tokenizer.generationDefaults;
   // Flags win; otherwise the model's generation_config.json; otherwise greedy.

@@ -4,7 +4,9 @@ import { resolveModelSource, type ModelSource } from "../hub/model-source.js";
 import { resolveToken } from "../hub/token.js";
 import { resolveAdapterDir } from "../lora/adapter-dir.js";
 import { loadPeftAdapter } from "../lora/peft-load.js";
+import { checkQuantizeSupport } from "../backend/quantize-support.js";
 import { loadModel } from "../model/load-model.js";
+import type { Quantize } from "../model/quantize.js";
 import type { CausalLM } from "../model/types.js";
 import { loadTokenizer, type ModelTokenizer } from "../tokenizer/load.js";
 import { transferProgress } from "../ui/transfer-progress.js";
@@ -17,9 +19,14 @@ export interface Runtime {
   loadSeconds: number;
 }
 
-/** Shared by generate and eval: resolve the model (pulling it if needed), pick the backend, load weights and tokenizer. */
-export async function loadRuntime(context: CommandContext, model: string, adapterDir?: string): Promise<Runtime> {
+/**
+ * Shared by generate and eval: resolve the model (pulling it if needed), pick the backend, load weights (stored as
+ * `quantize` says, --quantize) and tokenizer.
+ */
+export async function loadRuntime(context: CommandContext, model: string, adapterDir?: string, quantize: Quantize = "none"): Promise<Runtime> {
   const { reporter } = context;
+  // Before the adapter, the download and the load: a format this machine cannot hold is refused first.
+  checkQuantizeSupport({ quantize, setBy: "--quantize", env: context.env });
   // A mistyped --adapter fails before seconds of downloading and loading.
   const adapterPath = adapterDir === undefined ? undefined : await resolveAdapterDir(adapterDir);
   const progress = transferProgress(reporter);
@@ -41,7 +48,7 @@ export async function loadRuntime(context: CommandContext, model: string, adapte
   reporter.debug(`matmul: ${backend.matmul ? `${backend.matmul.path} (${backend.matmul.reason})` : "backend's own"}`);
   reporter.debug(`backend: ${backend.label}${backend.attempts.filter((a) => !a.loaded).map((a) => `; skipped ${a.label}: ${a.reason ?? ""}`).join("")}`);
   const started = performance.now();
-  const loaded = await loadModel(backend.tf, source.dir);
+  const loaded = await loadModel(backend.tf, source.dir, { quantize });
   const loadSeconds = (performance.now() - started) / 1000;
   if (adapterPath !== undefined) {
     const adapter = await loadPeftAdapter(backend.tf, loaded, adapterPath);
@@ -53,7 +60,7 @@ export async function loadRuntime(context: CommandContext, model: string, adapte
     }
     reporter.debug(`adapter ${adapterDir}: r=${adapter.spec.r} on ${adapter.adapters.length} modules`);
   }
-  reporter.event("loaded", { model: source.repo ?? source.dir, sha: source.sha, backend: backend.label, parameters: loaded.parameterCount, seconds: round(loadSeconds) });
+  reporter.event("loaded", { model: source.repo ?? source.dir, sha: source.sha, backend: backend.label, quantize, parameters: loaded.parameterCount, seconds: round(loadSeconds) });
   reporter.debug(`loaded ${source.dir} (${loaded.parameterCount} parameters) in ${loadSeconds.toFixed(2)} s`);
   return { backend, source, model: loaded, tokenizer, loadSeconds };
 }

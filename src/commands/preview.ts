@@ -16,7 +16,7 @@ export async function run(context: CommandContext, args: string[], options: { n?
   const { recipe, baseDir } = await loadRecipe({ file: args[0] ?? "", sets: options.set });
   const progress = transferProgress(reporter);
   const token = resolveToken({ env: context.env }).token;
-  const source = await resolveModelSource({ model: recipe.model, baseDir, env: context.env, token, signal: context.signal, onEvent: progress.onEvent }).finally(() => progress.finish());
+  const source = await resolveModelSource({ model: recipe.model.name, baseDir, env: context.env, token, signal: context.signal, onEvent: progress.onEvent }).finally(() => progress.finish());
   const tokenizer = await loadTokenizer(source.dir);
   const data = await prepareData({ recipe, baseDir, tokenizer, env: context.env, token, signal: context.signal, onPull: progress.onEvent });
   for (const warning of data.warnings) reporter.warn(warning);

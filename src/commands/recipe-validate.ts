@@ -7,5 +7,5 @@ import { loadRecipe } from "../recipe/load.js";
  */
 export async function run(context: CommandContext, args: string[], options: { set?: string[] }): Promise<void> {
   const { recipe, file } = await loadRecipe({ file: args[0] ?? "", sets: options.set, checkFiles: true });
-  context.reporter.result({ valid: true, file, recipe }, (c) => `${c.green("✓")} ${file} is a valid recipe (model ${recipe.model}, output ${recipe.output})`);
+  context.reporter.result({ valid: true, file, recipe }, (c) => `${c.green("✓")} ${file} is a valid recipe (model ${recipe.model.name}${recipe.model.quantize === "none" ? "" : ` stored as ${recipe.model.quantize}`}, output ${recipe.output})`);
 }

@@ -1,5 +1,6 @@
 import { readdir, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
+import { checkQuantizeSupport } from "../backend/quantize-support.js";
 import type { CommandContext } from "../context.js";
 import { errnoCode, RuntimeFailure, UserError } from "../errors.js";
 import { resolveModelSource } from "../hub/model-source.js";
@@ -24,6 +25,9 @@ export async function run(context: CommandContext, args: string[], options: { ou
   const lockPath = (await stat(given).then((s) => s.isDirectory(), () => false)) ? join(given, LOCK_FILE) : given;
   const lock = await readRunLock(lockPath);
   const runDir = dirname(lockPath);
+  // The run's storage format, needed to reproduce it: refused now, before anything is checked, pulled or trained.
+  const quantizeSetBy = { setBy: `${shortPath(lockPath)} model.quantize`, lock: true };
+  checkQuantizeSupport({ quantize: lock.model.quantize, ...quantizeSetBy, env: context.env });
   // Checked before anything is downloaded or trained; the advice names this command's flags, not train's.
   const output = resolve(options.output ?? `${runDir}-reproduce`);
   if (output === runDir) throw new UserError(`--output ${shortPath(output)} is the run being reproduced; give a new directory for the re-run.`);
@@ -58,9 +62,10 @@ export async function run(context: CommandContext, args: string[], options: { ou
   }
 
   // 3. Train again with the locked recipe; data paths in it are relative to the original run directory.
-  const parsed = recipeSchema.safeParse({ ...lock.recipe, model, output });
+  // The weights stored as the run stored them (same format ⇒ same bytes); an older lock without it means none.
+  const parsed = recipeSchema.safeParse({ ...lock.recipe, model: { name: model, quantize: lock.model.quantize }, output });
   if (!parsed.success) throw new UserError(`${lockPath}: its recipe is not valid for this finetune version (${parsed.error.issues[0]?.message ?? ""}).`);
-  const result = await runTraining({ context, recipe: parsed.data, baseDir: runDir, resume: false, overwrite: options.overwrite ?? false, resumeHint: `finetune train ${join(output, "recipe.resolved.yaml")} --resume`, checkData: (files) => checkDataAgainstLock({ lock, lockPath, runDir, files }) });
+  const result = await runTraining({ context, recipe: parsed.data, baseDir: runDir, resume: false, overwrite: options.overwrite ?? false, resumeHint: `finetune train ${join(output, "recipe.resolved.yaml")} --resume`, quantizeSetBy, checkData: (files) => checkDataAgainstLock({ lock, lockPath, runDir, files }) });
 
   // 4. Compare: the adapter bytes on the same backend; the losses on another.
   const sameBackend = result.backend === lock.backend.name && result.matmul === lock.backend.matmul;
@@ -68,7 +73,7 @@ export async function run(context: CommandContext, args: string[], options: { ou
   const losses = trainLosses(await readMetrics(join(output, "metrics.jsonl")));
   const maxLossDifference = losses.reduce((max, loss, i) => Math.max(max, Math.abs(loss - (lock.train_losses[i] ?? Number.NaN))), 0);
   reporter.result(
-    { match, adapter_sha256: result.adapter_sha256, expected_sha256: lock.adapter_sha256, output, backend: result.backend, expected_backend: lock.backend.name, matmul: result.matmul, expected_matmul: lock.backend.matmul, max_loss_difference: maxLossDifference },
+    { match, quantize: lock.model.quantize, adapter_sha256: result.adapter_sha256, expected_sha256: lock.adapter_sha256, output, backend: result.backend, expected_backend: lock.backend.name, matmul: result.matmul, expected_matmul: lock.backend.matmul, max_loss_difference: maxLossDifference },
     (c) =>
       match
         ? `${c.green("✓")} reproduced: the adapter is byte-identical (sha256 ${result.adapter_sha256.slice(0, 16)}…) · ${output}`

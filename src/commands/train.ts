@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import type { CommandContext } from "../context.js";
 import { UserError } from "../errors.js";
+import type { Quantize } from "../model/quantize.js";
 import { loadRecipe } from "../recipe/load.js";
 import { averageLabel } from "../train/loss-average.js";
 import { runTraining } from "../train/run-training.js";
@@ -9,6 +10,8 @@ interface TrainOptions {
   set?: string[];
   output?: string;
   maxSteps?: string;
+  /** One of QUANTIZE_CHOICES: commander has checked it. */
+  quantize?: Quantize;
   resume?: boolean;
   overwrite?: boolean;
 }
@@ -18,10 +21,11 @@ export async function run(context: CommandContext, args: string[], options: Trai
   if (options.resume && options.overwrite) throw new UserError("--resume and --overwrite exclude each other: resume keeps the run, overwrite starts it again.");
   const maxSteps = options.maxSteps === undefined ? undefined : Number(options.maxSteps);
   if (maxSteps !== undefined && (!Number.isInteger(maxSteps) || maxSteps < 1)) throw new UserError(`--max-steps ${options.maxSteps} must be a whole number ≥ 1.`);
-  const { recipe, baseDir } = await loadRecipe({ file: args[0] ?? "", sets: options.set, flags: { output: options.output, maxSteps } });
+  const { recipe, baseDir } = await loadRecipe({ file: args[0] ?? "", sets: options.set, flags: { output: options.output, maxSteps, quantize: options.quantize } });
   // The resolved recipe carries every override, so resuming with it continues exactly this run.
   const resumeHint = `finetune train ${join(recipe.output, "recipe.resolved.yaml")} --resume`;
-  const result = await runTraining({ context, recipe, baseDir, resume: options.resume ?? false, overwrite: options.overwrite ?? false, resumeHint });
+  const quantizeSetBy = { setBy: options.quantize === undefined ? "model.quantize" : "--quantize", lock: false };
+  const result = await runTraining({ context, recipe, baseDir, resume: options.resume ?? false, overwrite: options.overwrite ?? false, resumeHint, quantizeSetBy });
   context.reporter.result(result, (c) =>
     [
       `${c.green("✓")} trained ${result.steps} steps${result.stop_reason === "early_stopping" ? " (early stopping)" : ""}: ` +

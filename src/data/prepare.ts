@@ -138,7 +138,7 @@ export async function prepareData(params: PrepareParams): Promise<PreparedData> 
       };
       return {
         ...recipe,
-        model: localModelDir ? relative(output, localModelDir) || "." : recipe.model,
+        model: localModelDir ? { ...recipe.model, name: relative(output, localModelDir) || "." } : recipe.model,
         data: {
           ...recipe.data,
           format: resolvedFormat,

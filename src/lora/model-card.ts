@@ -34,6 +34,8 @@ export function modelCard(params: { config: AdapterConfig; lock: RunLock | null;
   ];
   if (lock) {
     lines.push(`| backend | ${lock.backend.name} (tfjs ${lock.backend.tfjs ?? "?"}), finetune ${lock.finetune} |`);
+    // QLoRA-style: the adapter learned against rounded weights but is applied to the original ones, as QLoRA's are.
+    if (lock.model.quantize !== "none") lines.push(`| base weights while training | ${lock.model.quantize} (the adapter applies to the original full-precision model) |`);
     for (const file of lock.data) lines.push(`| ${file.role} data | \`${file.path}\` — ${file.records} records, sha256 \`${file.sha256}\` |`);
   }
   lines.push(`| adapter sha256 | \`${params.adapterSha256}\` |`);
@@ -88,6 +90,13 @@ function shareableRecipe(yaml: string): string | null {
   if (typeof recipe !== "object" || recipe === null || Array.isArray(recipe)) return null;
   const strip = (value: unknown): unknown =>
     typeof value === "string" ? (isAbsolute(value) ? basename(value) : value) : Array.isArray(value) ? value.map(strip) : typeof value === "object" && value !== null ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, strip(v)])) : value;
-  const model = "model" in recipe && typeof recipe.model === "string" ? modelName(recipe.model) : undefined;
+  // The model by its name in either form; float32 (quantize: none, or a run from before the option) as the plain
+  // `model: name` a reader would write, another format as the mapping that says it.
+  const given = "model" in recipe ? recipe.model : undefined;
+  const model = typeof given === "string" ? modelName(given) : isNamed(given) ? (given.quantize === "none" ? modelName(given.name) : { ...given, name: modelName(given.name) }) : undefined;
   return stringify({ ...(strip(recipe) as object), ...(model === undefined ? {} : { model }) });
+}
+
+function isNamed(value: unknown): value is { name: string; quantize?: unknown } {
+  return typeof value === "object" && value !== null && "name" in value && typeof value.name === "string";
 }

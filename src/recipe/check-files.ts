@@ -14,9 +14,12 @@ import type { Problem } from "./load.js";
 export async function fileProblems(raw: unknown, baseDir: string, at: (path: Array<string | number>) => string): Promise<Problem[]> {
   const problems: Problem[] = [];
   const recipe = isRecord(raw) ? raw : {};
-  if (typeof recipe.model === "string" && recipe.model !== "") {
-    const message = await modelProblem(recipe.model, baseDir);
-    if (message) problems.push({ path: "model", message: message.replace(/\.$/, ""), where: at(["model"]) });
+  // The model's name, in either form (model: x or model: {name: x}).
+  const named: [unknown, string[]] = isRecord(recipe.model) ? [recipe.model.name, ["model", "name"]] : [recipe.model, ["model"]];
+  const [model, modelPath] = named;
+  if (typeof model === "string" && model !== "") {
+    const message = await modelProblem(model, baseDir);
+    if (message) problems.push({ path: modelPath.join("."), message: message.replace(/\.$/, ""), where: at(modelPath) });
   }
   const data = isRecord(recipe.data) ? recipe.data : {};
   for (const key of ["train", "validation"] as const) {

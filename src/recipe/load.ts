@@ -1,18 +1,21 @@
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
-import { isMap, isScalar, LineCounter, parseDocument, type Document } from "yaml";
+import { isMap, isScalar, LineCounter, parseDocument, YAMLMap, type Document } from "yaml";
 import type { z } from "zod";
 import { dataFileAsRecipe } from "../data/recipe-or-data.js";
 import { errnoCode, UserError } from "../errors.js";
 import { clampText, shortPath } from "../io/output-path.js";
 import { fileProblems } from "./check-files.js";
-import { crossFieldRules, dataSchema, loraSchema, recipeSchema, trainSchema, type Recipe } from "./schema.js";
+import type { Quantize } from "../model/quantize.js";
+import { crossFieldRules, dataSchema, loraSchema, MODEL_KEYS, recipeSchema, trainSchema, type Recipe } from "./schema.js";
 import { closest } from "./suggest.js";
 
 /** Command-line values that override the file (highest precedence). */
 export interface RecipeFlags {
   output?: string | undefined;
   maxSteps?: number | undefined;
+  /** --quantize: model.quantize, also when the recipe names the model by a string. */
+  quantize?: Quantize | undefined;
 }
 
 export interface LoadedRecipe {
@@ -31,6 +34,7 @@ export interface Problem {
 
 const KNOWN_KEYS: Record<string, readonly string[]> = {
   "": Object.keys(recipeSchema.shape),
+  model: MODEL_KEYS,
   data: Object.keys(dataSchema.shape),
   lora: Object.keys(loraSchema.shape),
   train: Object.keys(trainSchema.shape),
@@ -162,6 +166,7 @@ function applyOverrides(doc: Document, sets: string[], flags: RecipeFlags): Map<
       continue;
     }
     const path = key.split(".");
+    if (path[0] === "model" && path.length > 1) modelAsMapping(doc);
     if (path.length > 1 && !isMap(doc.getIn(path.slice(0, -1), true)) && doc.hasIn(path.slice(0, -1))) {
       problems.push(`--set ${clampText(key, 100, 40)}: ${clampText(path.slice(0, -1).join("."), 100, 40)} is not a mapping`);
       continue;
@@ -182,6 +187,12 @@ function applyOverrides(doc: Document, sets: string[], flags: RecipeFlags): Map<
     doc.setIn(["output"], flags.output);
     origin.set("output", "--output");
   }
+  if (flags.quantize !== undefined) {
+    modelAsMapping(doc);
+    if (doc.hasIn(["model"]) && !isMap(doc.getIn(["model"], true))) throw new UserError("--quantize: model is neither a string nor a mapping in the recipe; write model: org/name (or a folder).");
+    doc.setIn(["model", "quantize"], flags.quantize);
+    origin.set("model.quantize", "--quantize");
+  }
   if (flags.maxSteps !== undefined) {
     if (doc.hasIn(["train"]) && !isMap(doc.getIn(["train"], true))) throw new UserError("--max-steps: train is not a mapping in the recipe; write train: with keys under it.");
     doc.setIn(["train", "max_steps"], flags.maxSteps);
@@ -189,6 +200,19 @@ function applyOverrides(doc: Document, sets: string[], flags: RecipeFlags): Map<
     origin.set("train.max_steps", "--max-steps");
   }
   return origin;
+}
+
+/**
+ * `model: org/name` becomes `model: {name: org/name}` in the document, so an override of model.quantize (--set or
+ * --quantize) applies to either form. The string node is kept as the name, with its line for messages.
+ */
+function modelAsMapping(doc: Document): void {
+  const node = doc.getIn(["model"], true);
+  if (!isScalar(node) || typeof node.value !== "string") return;
+  const map = new YAMLMap();
+  map.set("name", node);
+  map.range = node.range;
+  doc.setIn(["model"], map);
 }
 
 function describeIssue(issue: z.core.$ZodIssue, doc: Document, lines: LineCounter, overridden: Map<string, string>): Problem[] {
@@ -205,16 +229,25 @@ function describeIssue(issue: z.core.$ZodIssue, doc: Document, lines: LineCounte
       };
     });
   }
+  // A mapping where a union also takes a mapping (model: {name, quantize}): that form's own problems, by their paths.
+  if (issue.code === "invalid_union" && isMap(doc.getIn(path, true))) {
+    const mappingForm = issue.errors.find((branch) => !branch.some((inner) => inner.code === "invalid_type" && inner.path.length === 0));
+    if (mappingForm) return mappingForm.flatMap((inner) => describeIssue({ ...inner, path: [...issue.path, ...inner.path] }, doc, lines, overridden));
+  }
   let message = issue.message;
   if (issue.code === "invalid_value" && "values" in issue) message = `must be one of ${issue.values.map(String).join(", ")}`;
-  if (issue.code === "invalid_union") message = describeUnion(path.join("."));
+  if (issue.code === "invalid_union") message = describeUnion(path.join("."), doc.getIn(path) === undefined);
   if (issue.code === "invalid_type" && issue.message.startsWith("Invalid input: expected") && doc.getIn(path) === undefined) message = "is required";
   const key = path.join(".");
   return [{ path: key || "(recipe)", message, where: location(doc, lines, path, undefined, overridden.get(key)) }];
 }
 
-function describeUnion(path: string): string {
+function describeUnion(path: string, absent: boolean): string {
   switch (path) {
+    case "model":
+      return absent
+        ? "model is required: a hub id org/name[@revision] or a local folder"
+        : "must be a hub id org/name[@revision] or a local folder (a string), or a mapping {name: …, quantize: none|bf16|int8|nf4}";
     case "data.train":
       return "must be a file, a glob or a hub dataset (a string), or a list of them";
     case "data.validation":

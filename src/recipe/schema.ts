@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { QUANTIZE_CHOICES, type Quantize } from "../model/quantize.js";
 
 /**
  * The recipe: the single source of every field, its default and its description. `finetune recipe schema`
@@ -85,8 +86,40 @@ export const trainSchema = z.strictObject({
   early_stopping_patience: positiveInt("early_stopping_patience").nullable().default(null).describe("Stop after N evaluations without a better validation loss; null turns it off."),
 }).meta(crossFieldJsonSchema("train"));
 
+const modelNameSchema = z
+  .string({ error: "model is required: a hub id org/name[@revision] or a local folder" })
+  .min(1, "model is required: a hub id org/name[@revision] or a local folder")
+  .describe("Base model: hub id org/name[@revision] or a local folder (relative to the recipe).");
+
+/** The base model after parsing, whichever form the recipe used. */
+export interface ModelSpec {
+  name: string;
+  quantize: Quantize;
+}
+
+/**
+ * `model: org/name` or `model: {name: org/name, quantize: nf4}`. Both parse to one shape, {name, quantize}, so the
+ * rest of the code reads `recipe.model.name` and `recipe.model.quantize` and never asks which form was written.
+ */
+export const modelSchema = z
+  .union([
+    modelNameSchema,
+    z.strictObject({
+      name: modelNameSchema,
+      quantize: z
+        .enum(QUANTIZE_CHOICES)
+        .default("none")
+        .describe("How the frozen base weights are stored: none = float32 in the backend's memory (the wasm heap holds models up to ~0.5B parameters); bf16, int8, nf4 = in the native addon's memory (machine RAM), 2, ~1.06 and ~0.56 bytes a weight."),
+    }),
+  ])
+  .transform((model): ModelSpec => (typeof model === "string" ? { name: model, quantize: "none" } : model))
+  .describe("Base model: a hub id org/name[@revision] or a local folder (relative to the recipe), or {name: …, quantize: none|bf16|int8|nf4}.");
+
+/** The keys of the mapping form of `model`. */
+export const MODEL_KEYS = ["name", "quantize"] as const;
+
 export const recipeSchema = z.strictObject({
-  model: z.string({ error: "model is required: a hub id org/name[@revision] or a local folder" }).min(1).describe("Base model: hub id org/name[@revision] or a local folder (relative to the recipe)."),
+  model: modelSchema,
   data: dataSchema,
   lora: loraSchema.default(loraSchema.parse({})),
   train: trainSchema.default(trainSchema.parse({})),

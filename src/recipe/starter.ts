@@ -8,6 +8,8 @@ export function starterRecipe(params: { model: string; format: StarterFormat; da
 # See the masked training text:     npx finetune preview ${params.file}
 
 # Base model: a hub id (optionally @revision) or a local folder (relative to this file).
+# Models above ~0.5B parameters do not fit the wasm heap as float32: store the frozen weights in RAM instead, with
+#   model: {name: ${params.model}, quantize: nf4}    (bf16 and int8 too; they need the native addon)
 model: ${params.model}
 
 data:

@@ -11,6 +11,7 @@ import type { ModelSource } from "../hub/model-source.js";
 import { minimatch } from "minimatch";
 import { DEFAULT_MODEL_FILES } from "../hub/select-files.js";
 import { listSnapshot } from "../hub/snapshot-files.js";
+import { QUANTIZE_CHOICES } from "../model/quantize.js";
 import type { Recipe } from "../recipe/schema.js";
 import { trainLosses, type MetricsRow } from "./metrics.js";
 
@@ -34,6 +35,11 @@ export const runLockSchema = z.object({
     /** A local model folder, relative to the run directory. */
     path: z.string().nullable(),
     files: z.array(fileHash),
+    /**
+     * How the frozen base weights were stored (model.quantize): another format rounds the weights differently, so
+     * reproduce loads them the same way. Locks written before the option existed stored float32: none.
+     */
+    quantize: z.enum(QUANTIZE_CHOICES).default("none"),
   }),
   data: z.array(fileHash.extend({ records: z.number().int().nonnegative(), role: z.enum(["train", "validation"]) })),
   recipe: z.record(z.string(), z.unknown()),
@@ -74,6 +80,7 @@ export async function writeRunLock(params: {
       revision: source.sha,
       path: source.repo === null ? relative(output, source.dir) || "." : null,
       files: await modelFileHashes(source.dir),
+      quantize: params.recipe.model.quantize,
     },
     // Hub files are recorded by repo, commit and name (never as a path into someone's cache).
     data: params.data.map((f) => ({ path: f.pinned ?? relative(output, f.path), sha256: f.sha256, records: f.records, role: f.role })),

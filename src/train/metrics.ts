@@ -16,6 +16,8 @@ export interface TrainRow {
   elapsed: number;
   /** Peak memory so far: the wasm heap on the wasm backend, else the process's peak resident set. */
   peak_memory_mb?: number;
+  /** The process's peak resident set so far (MB): the wasm heap, the native weight store and everything else. */
+  peak_rss_mb?: number;
 }
 
 export interface EvalRow {
@@ -23,6 +25,7 @@ export interface EvalRow {
   step: number;
   val_loss: number;
   val_perplexity: number;
+  peak_rss_mb?: number;
 }
 
 export type MetricsRow = TrainRow | EvalRow;
@@ -34,8 +37,8 @@ const step = z.number().int().positive();
  * lock. A perplexity beyond float range was written as null by JSON.stringify and reads back as Infinity.
  */
 const metricsRowSchema = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("train"), step, loss: finite, lr: finite, grad_norm: finite, tokens: z.number().int().nonnegative(), tokens_per_second: finite, elapsed: finite, peak_memory_mb: finite.optional() }),
-  z.object({ type: z.literal("eval"), step, val_loss: finite, val_perplexity: z.number().nullable().transform((v) => v ?? Number.POSITIVE_INFINITY) }),
+  z.object({ type: z.literal("train"), step, loss: finite, lr: finite, grad_norm: finite, tokens: z.number().int().nonnegative(), tokens_per_second: finite, elapsed: finite, peak_memory_mb: finite.optional(), peak_rss_mb: finite.optional() }),
+  z.object({ type: z.literal("eval"), step, val_loss: finite, val_perplexity: z.number().nullable().transform((v) => v ?? Number.POSITIVE_INFINITY), peak_rss_mb: finite.optional() }),
 ]);
 
 /** metrics.jsonl: one JSON object per line, appended as the run goes. */

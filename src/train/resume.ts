@@ -2,7 +2,7 @@ import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { parseYamlText } from "../recipe/load.js";
 import { errnoCode, UserError } from "../errors.js";
-import type { Recipe } from "../recipe/schema.js";
+import { modelSchema, type Recipe } from "../recipe/schema.js";
 import type { DataHash } from "./checkpoint.js";
 import type { ResumePoint } from "./checkpoint-scan.js";
 import { formatDifference, recipeDifferences } from "./recipe-diff.js";
@@ -74,7 +74,8 @@ export function checkResume(check: ResumeCheck): { notice: string | null } {
   if (!isRecord(saved)) throw new UserError(`--resume: ${check.savedPath} does not hold a recipe (a YAML mapping); restore it, or start a new run with --output.`);
   // The output is this run's folder however it was typed.
   const now: unknown = parseYamlText(check.resolvedYaml, "the resolved recipe");
-  const differences = recipeDifferences({ ...saved, output: null }, { ...(isRecord(now) ? now : {}), output: null });
+  const current = isRecord(now) ? now : {};
+  const differences = recipeDifferences({ ...saved, model: sameForm(saved.model), output: null }, { ...current, model: sameForm(current.model), output: null });
   const other = differences.filter((d) => !LENGTH_KEYS.has(d.path));
   const lengthChanged = differences.length > other.length;
   const planned = point.state.totalSteps;
@@ -121,6 +122,15 @@ function extensionNotice(recipe: Recipe, done: number, planned: number, totalSte
   const lrAt = (total: number) => learningRate({ step: done + 1, total, warmup: warmupSteps({ total, warmupSteps: t.warmup_steps, warmupRatio: t.warmup_ratio }), peak: t.lr, schedule: t.schedule });
   const schedule = t.schedule === "constant" ? "" : ` From step ${done + 1} the ${t.schedule} schedule is re-planned for ${totalSteps} steps: lr ${lrAt(totalSteps).toExponential(3)} at step ${done + 1} (the ${planned}-step plan would have given ${lrAt(planned).toExponential(3)}), so the result differs from a run planned for ${totalSteps} steps from the start.`;
   return `extending the run from ${planned} to ${totalSteps} steps: steps 1–${done} stay exactly as trained.${schedule}`;
+}
+
+/**
+ * A model value in the one parsed form {name, quantize}: a run started before `model:` took a mapping recorded
+ * `model: org/name`, which is the same run as `{name: org/name, quantize: none}`. An invalid value stays as it is.
+ */
+function sameForm(model: unknown): unknown {
+  const parsed = modelSchema.safeParse(model);
+  return parsed.success ? parsed.data : model;
 }
 
 /** What changed between the data files a checkpoint recorded and those read now. */

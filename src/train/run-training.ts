@@ -1,6 +1,8 @@
 import { join, relative, resolve } from "node:path";
 import { stringify } from "yaml";
 import { forcedBackend, loadBackend } from "../backend/load.js";
+import { loadNativeMatmul } from "../backend/native-matmul.js";
+import { checkQuantizeSupport } from "../backend/quantize-support.js";
 import { wasmHeapBytes } from "../backend/wasm-guard.js";
 import type { CommandContext } from "../context.js";
 import type { Recipe } from "../recipe/schema.js";
@@ -41,6 +43,8 @@ export interface RunTrainingParams {
   overwrite: boolean;
   /** The command that resumes this run, for the interrupt message. */
   resumeHint: string;
+  /** How model.quantize was chosen, for messages: "model.quantize" (the recipe, the default), "--quantize", or a lock. */
+  quantizeSetBy?: { setBy: string; lock: boolean } | undefined;
   /** Called with the data files as read and hashed, before training (reproduce checks them against its lock). */
   checkData?: ((files: DataFile[]) => void) | undefined;
 }
@@ -67,6 +71,8 @@ export interface TrainingResult {
  * the final adapter and the lock file. Shared by `train` and `reproduce`.
  */
 export async function runTraining(params: RunTrainingParams): Promise<TrainingResult> {
+  // 0. bf16/int8/nf4 need the native addon: refused before anything is touched, downloaded or loaded.
+  checkQuantizeSupport({ quantize: params.recipe.model.quantize, ...(params.quantizeSetBy ?? { setBy: "model.quantize", lock: false }), env: params.context.env });
   // 1. The output directory: ours for the whole run (a second process is refused), never clobbered unless asked.
   const output = resolve(params.recipe.output);
   // Length, a file on the way, a folder that accepts no files, a file system that does not answer: refused now,
@@ -101,7 +107,7 @@ async function trainInRunDir(params: RunTrainingParams, output: string, claim: R
   // 2. Model files (pulled into the HF cache if needed), tokenizer, data.
   const pullProgress = transferProgress(reporter);
   const token = resolveToken({ env: context.env }).token;
-  const source = await resolveModelSource({ model: recipe.model, baseDir, env: context.env, token, signal: context.signal, onEvent: pullProgress.onEvent }).finally(() => pullProgress.finish());
+  const source = await resolveModelSource({ model: recipe.model.name, baseDir, env: context.env, token, signal: context.signal, onEvent: pullProgress.onEvent }).finally(() => pullProgress.finish());
   const tokenizer = await loadTokenizer(source.dir);
   const data = await prepareData({ recipe, baseDir, tokenizer, env: context.env, token, signal: context.signal, onPull: pullProgress.onEvent });
   reporter.info(`data: ${data.trainSequences.length} training sequences, ${data.validationSequences.length} validation (format ${data.format}${data.formatDetected ? ", detected" : ""}); ${data.trainedTokens} trained tokens`);
@@ -126,8 +132,10 @@ async function trainInRunDir(params: RunTrainingParams, output: string, claim: R
   const { tf } = backend;
   // Refuse, with what would fit, before loading anything big: tfjs-backend-wasm corrupts memory past its 4 GB heap.
   const longest = data.trainSequences.reduce((max, s) => Math.max(max, s.ids.length), 1);
-  const checkpointing = checkMemoryBudget({ config: await readModelConfig(source.dir), recipe, backend: backend.backend, label: backend.label, longest });
-  const model = await loadModel(tf, source.dir);
+  const native = loadNativeMatmul(context.env);
+  const nativeMissing = native.addon === null ? native.reason : null;
+  const checkpointing = checkMemoryBudget({ config: await readModelConfig(source.dir), recipe, backend: backend.backend, label: backend.label, longest, nativeMissing });
+  const model = await loadModel(tf, source.dir, { quantize: recipe.model.quantize });
   if (recipe.train.max_seq_len > model.config.maxPositions) {
     model.dispose();
     throw new UserError(`train.max_seq_len ${recipe.train.max_seq_len} is above the model's context of ${model.config.maxPositions} tokens; lower it to ${model.config.maxPositions} or less.`);
@@ -145,7 +153,7 @@ async function trainInRunDir(params: RunTrainingParams, output: string, claim: R
   const optimizer = createOptimizer(tf, recipe.train.weight_decay);
   // float32 LoRA weights; a checkpoint holds them and both AdamW moments, plus the adapter copy.
   const loraBytes = lora.variables().reduce((sum, variable) => sum + variable.size * 4, 0);
-  reporter.info(`model: ${base.nameOrPath}${base.revision ? `@${base.revision.slice(0, 12)}` : ""} on ${backend.label} · LoRA r=${recipe.lora.r} on ${lora.targetModules.join(", ")} (${lora.adapters.length} modules) · ${totalSteps} steps`);
+  reporter.info(`model: ${base.nameOrPath}${base.revision ? `@${base.revision.slice(0, 12)}` : ""} on ${backend.label}${recipe.model.quantize === "none" ? "" : ` · base weights ${recipe.model.quantize}`} · LoRA r=${recipe.lora.r} on ${lora.targetModules.join(", ")} (${lora.adapters.length} modules) · ${totalSteps} steps`);
 
   if (backend.matmul) reporter.info(`matmul: ${backend.matmul.path} — ${backend.matmul.reason}`);
 
@@ -189,10 +197,12 @@ async function trainInRunDir(params: RunTrainingParams, output: string, claim: R
         onStep: async (row) => {
           const peak = wasmHeapBytes(tf) ?? process.resourceUsage().maxRSS * 1024;
           row.peak_memory_mb = Math.round(peak / 1e6);
+          row.peak_rss_mb = peakRssMb();
           await metrics.append(row);
           progress.step(row);
         },
         onEval: async (row, improved) => {
+          row.peak_rss_mb = peakRssMb();
           await metrics.append(row);
           await plot();
           progress.eval(row, improved);
@@ -249,6 +259,11 @@ async function trainInRunDir(params: RunTrainingParams, output: string, claim: R
     backend: backend.label,
     matmul: backend.matmul?.path ?? null,
   };
+}
+
+/** The process's peak resident set so far, in MB (resourceUsage reports maxRSS in KiB). */
+function peakRssMb(): number {
+  return Math.round((process.resourceUsage().maxRSS * 1024) / 1e6);
 }
 
 /** The losses the summary reports, from the run's metrics (a resumed run's restored steps included). */

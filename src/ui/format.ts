@@ -11,6 +11,14 @@ export function formatBytes(bytes: number): string {
   return unit === 0 ? `${Math.round(value)} B` : `${value.toFixed(value >= 100 ? 0 : 1)} ${units[unit]}`;
 }
 
+/**
+ * Memory sizes in GiB (1024³ bytes), one decimal: RAM and the wasm heap (exactly 4 GiB) are binary sizes, and the
+ * memory budget, `doctor` and the README use this one unit so their figures compare directly.
+ */
+export function formatGiB(bytes: number): string {
+  return `${(bytes / 1024 ** 3).toFixed(1)} GiB`;
+}
+
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds) || seconds < 0) return "?";
   const s = Math.round(seconds);

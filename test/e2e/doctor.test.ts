@@ -1,3 +1,4 @@
+import { totalmem } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startHubServer, type HubServer } from "../helpers/hub-server.js";
 import { cleanEnv, lastJson, runCli, tempDir } from "../helpers/run-cli.js";
@@ -29,7 +30,13 @@ describe("finetune doctor", () => {
     expect(report.cache).toEqual({ path: tmp.path, repos: 0, size_bytes: 0 });
     expect(report.token).toEqual({ configured: true, source: "HF_TOKEN", valid: true });
     expect(report.hub).toMatchObject({ endpoint: hub.url, reachable: true, status: 200 });
+    // The machine's RAM, where bf16/int8/nf4 base weights live: the total is fixed, the free part between 0 and it.
+    expect(report.ram.total_bytes).toBe(totalmem());
+    expect(report.ram.free_bytes).toBeGreaterThan(0);
+    expect(report.ram.free_bytes).toBeLessThanOrEqual(report.ram.total_bytes);
     const human = await runCli(["doctor"], env);
+    expect(human.stdout).toContain(`RAM: ${(totalmem() / 1024 ** 3).toFixed(1)} GiB total, `);
+    expect(human.stdout).toMatch(/RAM: [\d.]+ GiB total, [\d.]+ GiB free \(bf16\/int8\/nf4 base weights live here, outside the wasm heap\)/);
     expect(human.stdout).toMatch(/✓ wasm/);
     expect(human.stdout).toContain("configured (HF_TOKEN)");
     expect(human.stdout).not.toContain(TOKEN);

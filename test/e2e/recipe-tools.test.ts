@@ -85,6 +85,11 @@ describe("recipe tools", () => {
     expect(Object.keys(schema.properties)).toEqual(["model", "data", "lora", "train", "output"]);
     expect(schema.properties.train?.properties?.max_seq_len?.description).toContain("truncated");
     expect(Object.keys(schema.properties.lora?.properties ?? {})).toEqual(["r", "alpha", "dropout", "target_modules", "layers", "rslora"]);
+    // model: a string, or a mapping {name, quantize} whose quantize lists the storage formats (default none).
+    const model = (JSON.parse(result.stdout) as { properties: { model: { anyOf: Array<Record<string, any>> } } }).properties.model;
+    expect(model.anyOf.map((form) => form.type)).toEqual(["string", "object"]);
+    expect(model.anyOf[1]).toMatchObject({ required: ["name"], additionalProperties: false, properties: { name: { type: "string" }, quantize: { enum: ["none", "bf16", "int8", "nf4"], default: "none" } } });
+    expect(model.anyOf[1]?.properties.quantize.description).toContain("native addon");
     // The cross-field rules, as JSON Schema can say them: train is needed, with max_steps or epochs, and one warmup.
     const full = JSON.parse(result.stdout) as { allOf?: unknown; properties: { train?: { allOf?: unknown } } };
     expect(full.allOf).toEqual([

@@ -229,7 +229,7 @@ describe("finetune train: bad input gets a clear message, exit 2, nothing overwr
     const dir = base();
     const result = await runCli(["train", recipeWith(dir, ok().replace("max_steps: 2", "max_steps: 2\n  batch_size: 30000\n  gradient_checkpointing: false"))], env());
     expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/this run needs about [\d.]+ GB on the wasm backend, whose limit is 4\.0 GB .*What would fit: train\.batch_size \d+ .*; or the tensorflow backend/);
+    expect(result.stderr).toMatch(/this run needs about [\d.]+ GiB on the wasm backend, whose limit is 4\.0 GiB .*What would fit: train\.batch_size \d+ .*; or the tensorflow backend/);
   });
 
   it("--overwrite replaces only a finetune run, and --resume refuses a changed recipe", async () => {

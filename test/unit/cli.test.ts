@@ -26,6 +26,9 @@ describe("argv → invocation", () => {
     [["cache", "ls", "--cache-dir", "/c"], { command: "cache-ls", options: { cacheDir: "/c" } }],
     [["cache", "rm", "org/name"], { command: "cache-rm", args: ["org/name"] }],
     [["pull", "org/name", "--json"], { globals: { json: true } }],
+    [["train", "r.yaml", "--quantize", "nf4"], { command: "train", args: ["r.yaml"], options: { quantize: "nf4" } }],
+    [["generate", "--model", "m", "--prompt", "p", "--quantize", "int8"], { command: "generate", options: { model: "m", quantize: "int8" } }],
+    [["eval", "--model", "m", "--text", "t", "--quantize", "bf16"], { command: "eval", options: { quantize: "bf16" } }],
   ])("%j", async (argv, expected) => {
     expect(await parse(argv)).toMatchObject(expected);
   });
@@ -41,6 +44,8 @@ describe("argv → invocation", () => {
     [["pull", "a/b", "--bogus"], "unknown option '--bogus'"],
     [["--backend", "gpu", "doctor"], "Allowed choices are tensorflow, wasm, cpu"],
     [["frobnicate"], "unknown command 'frobnicate'"],
+    [["train", "r.yaml", "--quantize", "q4"], "option '--quantize <format>' argument 'q4' is invalid. Allowed choices are none, bf16, int8, nf4."],
+    [["eval", "--model", "m", "--text", "t", "--quantize", "fp8"], "argument 'fp8' is invalid. Allowed choices are none, bf16, int8, nf4."],
   ])("%j is a usage error", async (argv, message) => {
     await expect(parse(argv)).rejects.toThrow(UserError);
     await expect(parse(argv)).rejects.toThrow(message);

@@ -89,6 +89,37 @@ describe("parseRecipe", () => {
     expect(() => parseRecipe("- a\n- b\n", "r.yaml", [], {})).toThrow("a recipe is a YAML mapping");
   });
 
+  it("takes model as a string or as {name, quantize}; both parse to one shape", () => {
+    expect(parseRecipe(base, "r.yaml", [], {}).model).toEqual({ name: "org/name", quantize: "none" });
+    const mapping = base.replace("model: org/name", "model:\n  name: org/name@v2\n  quantize: nf4");
+    expect(parseRecipe(mapping, "r.yaml", [], {}).model).toEqual({ name: "org/name@v2", quantize: "nf4" });
+    expect(parseRecipe(base.replace("model: org/name", "model: {name: ./local}"), "r.yaml", [], {}).model).toEqual({ name: "./local", quantize: "none" });
+  });
+
+  it("reports problems inside the mapping form by dot path and line, with the other problems", () => {
+    const text = "data:\n  train: d.jsonl\nmodel:\n  name: org/name\n  quantize: fp8\n  quantise: nf4\ntrain:\n  max_steps: 10\n  lr: -1\noutput: runs/x\n";
+    expect(() => parseRecipe(text, "r.yaml", [], {})).toThrow(
+      'r.yaml has 3 problems:\n  model.quantize: must be one of none, bf16, int8, nf4 (line 5)\n  model.quantise: unknown key; did you mean "quantize"? (line 6)\n  train.lr: lr must be > 0 (line 9)',
+    );
+    expect(() => parseRecipe(base.replace("model: org/name", "model:\n  quantize: nf4"), "r.yaml", [], {})).toThrow("  model.name: model is required: a hub id org/name[@revision] or a local folder (line 2)");
+    expect(() => parseRecipe(base.replace("model: org/name", "model: 5"), "r.yaml", [], {})).toThrow(
+      "  model: must be a hub id org/name[@revision] or a local folder (a string), or a mapping {name: …, quantize: none|bf16|int8|nf4} (line 1)",
+    );
+    expect(() => parseRecipe(base.replace("model: org/name\n", ""), "r.yaml", [], {})).toThrow("  model: model is required: a hub id org/name[@revision] or a local folder");
+  });
+
+  it("--set model.quantize and --quantize work on a string-form model, keeping its name and line", () => {
+    expect(parseRecipe(base, "r.yaml", ["model.quantize=nf4"], {}).model).toEqual({ name: "org/name", quantize: "nf4" });
+    expect(parseRecipe(base, "r.yaml", ["model.name=other/model"], {}).model).toEqual({ name: "other/model", quantize: "none" });
+    // The flag wins over --set and the file, as every flag does.
+    const mapping = base.replace("model: org/name", "model: {name: org/name, quantize: bf16}");
+    expect(parseRecipe(mapping, "r.yaml", ["model.quantize=int8"], { quantize: "nf4" }).model).toEqual({ name: "org/name", quantize: "nf4" });
+    expect(parseRecipe(base, "r.yaml", [], { quantize: "int8" }).model).toEqual({ name: "org/name", quantize: "int8" });
+    expect(() => parseRecipe(base, "r.yaml", ["model.quantize=q4"], {})).toThrow("  model.quantize: must be one of none, bf16, int8, nf4 (from --set model.quantize)");
+    // A problem with the name keeps the line of the string it came from.
+    expect(() => parseRecipe(base.replace("model: org/name", "model: ''"), "r.yaml", ["model.quantize=nf4"], {})).toThrow("  model.name: model is required: a hub id org/name[@revision] or a local folder (line 1)");
+  });
+
   it("suggests close names only", () => {
     expect(closest("max_step", ["max_steps", "epochs"])).toBe("max_steps");
     expect(closest("lerning_rate", ["lr", "seed"])).toBeNull();

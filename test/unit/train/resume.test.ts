@@ -59,6 +59,20 @@ describe("checkResume", () => {
     expect(message).toContain("start a new run with them using --output");
   });
 
+  it("refuses another storage format for the base weights, and takes a run recorded before model: had a mapping form", () => {
+    const nf4 = { ...recipe({ max_steps: 12 }), model: { name: "tiny/llama", quantize: "nf4" as const } };
+    expect(failure(() => check(recipe({ max_steps: 12 }), nf4, { step: 8, total: 12 }, 12))).toContain(
+      'this value differs from the recipe the run started with (/runs/a/recipe.resolved.yaml):\n  model.quantize: "none" → "nf4"\n',
+    );
+    // An older recipe.resolved.yaml says model: tiny/llama: the same run as {name: tiny/llama, quantize: none}.
+    const older = yaml(recipe({ max_steps: 12 })).replace(/model:\n  name: tiny\/llama\n  quantize: none\n/, "model: tiny/llama\n");
+    expect(older).toContain("\nmodel: tiny/llama\n");
+    const now = recipe({ max_steps: 12 });
+    const params = { savedPath: "/runs/a/recipe.resolved.yaml", recipe: now, resolvedYaml: yaml(now), point: { step: 8, dir: "/runs/a/checkpoints/step-8", state: state(8, 12), data: DATA }, data: DATA, totalSteps: 12, completed: false, runDir: "/runs/a" };
+    expect(checkResume({ ...params, savedText: older })).toEqual({ notice: null });
+    expect(failure(() => checkResume({ ...params, savedText: older, recipe: nf4, resolvedYaml: yaml(nf4) }))).toContain('  model.quantize: "none" → "nf4"\n');
+  });
+
   it("refuses data that changed under the run, naming each file", () => {
     const now = [{ path: "../t.jsonl", sha256: "b".repeat(64) }, { path: "../more.jsonl", sha256: "c".repeat(64) }];
     expect(failure(() => check(recipe({ max_steps: 12 }), recipe({ max_steps: 12 }), { step: 8, total: 12 }, 12, false, now))).toBe(

@@ -44,6 +44,15 @@ describe("readMetrics", () => {
     expect(rows.at(-1)).toEqual({ type: "eval", step: 3, val_loss: 800, val_perplexity: Number.POSITIVE_INFINITY });
     expect(trainLosses(await readMetrics(path, 2))).toEqual([3, 2.5]);
   });
+
+  it("keeps peak_rss_mb (and peak_memory_mb) of train and eval rows, so a resume rewrites them unchanged", async () => {
+    const path = join(tmp.path, "metrics-rss.jsonl");
+    const first = { type: "train", step: 1, loss: 3, lr: 0.01, grad_norm: 1, tokens: 10, tokens_per_second: 100, elapsed: 1, peak_memory_mb: 24, peak_rss_mb: 154 };
+    const evaluation = { type: "eval", step: 1, val_loss: 2.5, val_perplexity: Math.exp(2.5), peak_rss_mb: 160 };
+    writeFileSync(path, [first, evaluation, { ...first, step: 2, peak_rss_mb: "a lot" }].map((row) => JSON.stringify(row)).join("\n"));
+    // A row whose peak_rss_mb is not a number is junk like any other malformed row.
+    expect(await readMetrics(path)).toEqual([first, evaluation]);
+  });
 });
 
 describe("removeStaleTemps", () => {
