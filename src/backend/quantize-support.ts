@@ -1,6 +1,6 @@
 import { UserError } from "../errors.js";
 import type { Quantize } from "../model/quantize.js";
-import { loadNativeMatmul } from "./native-matmul.js";
+import { loadNativeWeights } from "./native-weights.js";
 
 /**
  * bf16/int8/nf4 weights live in the native addon's memory and are multiplied by its kernels, so without the addon
@@ -10,7 +10,7 @@ import { loadNativeMatmul } from "./native-matmul.js";
  */
 export function checkQuantizeSupport(params: { quantize: Quantize; setBy: string; env: NodeJS.ProcessEnv; lock?: boolean }): void {
   if (params.quantize === "none") return;
-  const native = loadNativeMatmul(params.env);
+  const native = loadNativeWeights(params.env);
   if (native.addon !== null) return;
   const flag = params.setBy.startsWith("--");
   const fallback = flag ? `${params.setBy} none (the default)` : "`quantize: none` (the default)";
