@@ -1,3 +1,4 @@
+import { availableParallelism, loadavg } from "node:os";
 import { loadBackend } from "../dist/backend/load.js";
 import { loadNativeMatmul } from "../dist/backend/native-matmul.js";
 import { registeredMatmulPath } from "../dist/backend/wasm-matmul.js";
@@ -59,6 +60,8 @@ export async function matmulBench() {
     copies.push((performance.now() - t0) / 1000);
   }
   results.bandwidth = (2 * bytes) / best(copies) / 1e9;
-  lines.push(`large-copy bandwidth (read + write)     ${results.bandwidth.toFixed(1)} GB/s`, "");
+  lines.push(`large-copy bandwidth (read + write)     ${results.bandwidth.toFixed(1)} GB/s`);
+  // Other work on the machine makes every figure (and the ratios between runs) vary: say how busy it was.
+  lines.push(`${availableParallelism()} cores, load average ${loadavg()[0].toFixed(1)} at this point`, "");
   return { lines, results };
 }

@@ -1,31 +1,22 @@
 // `npm run bench`: prints figures measured on this machine, in one run. No thresholds: tests never time things.
 // Each section runs in a fresh process: the garbage one leaves (the copy test's buffers, a model's weights) slowed
 // the next by up to 15% when they shared one.
-import { spawnSync } from "node:child_process";
-import { fileURLToPath } from "node:url";
-import { RESULT_MARKER } from "./shared.js";
+// `node bench/run.js big-models` (or `npm run bench -- quantized training`) runs only the named parts; see
+// bench/big-models.js for the environment variables of the storage-format tables.
+import { bigModels, quantizedComparison } from "./big-models.js";
+import { runSection } from "./run-section.js";
 
-const sectionScript = fileURLToPath(new URL("./section.js", import.meta.url));
+const PARTS = ["startup", "generation", "training", "weights", "quantized", "big-models"];
+const chosen = process.argv.slice(2);
+const unknown = chosen.filter((part) => !PARTS.includes(part));
+if (unknown.length > 0) throw new Error(`unknown bench part ${unknown.join(", ")} (one of ${PARTS.join(", ")})`);
+const wanted = (part) => chosen.length === 0 || chosen.includes(part);
 
-function section(name, machine = {}) {
-  const result = spawnSync(process.execPath, [sectionScript, name], {
-    env: { ...process.env, FINETUNE_BENCH_MACHINE: JSON.stringify(machine) },
-    stdio: ["ignore", "pipe", "inherit"],
-    encoding: "utf8",
-    maxBuffer: 16 * 1024 * 1024,
-  });
-  if (result.status !== 0) throw new Error(`bench section "${name}" failed (exit ${result.status ?? result.signal})`);
-  const output = result.stdout.split("\n");
-  const report = output.find((line) => line.startsWith(RESULT_MARKER));
-  for (const line of output) if (line && line !== report) console.log(line);
-  if (!report) throw new Error(`bench section "${name}" printed no result`);
-  const { lines, results } = JSON.parse(report.slice(RESULT_MARKER.length));
-  for (const line of lines) console.log(line);
-  return results;
-}
-
-section("startup");
-const machine = section("machine");
-section("generation", machine);
-section("training", machine);
-section("weights");
+if (wanted("startup")) runSection("startup");
+// The other parts report against this machine's GEMM peak and memory bandwidth, measured in the same run.
+const machine = PARTS.slice(1).some(wanted) ? runSection("machine") : {};
+if (wanted("generation")) runSection("generation", { machine });
+if (wanted("training")) runSection("training", { machine });
+if (wanted("weights")) runSection("weights");
+if (wanted("quantized")) for (const line of quantizedComparison(machine)) console.log(line);
+if (wanted("big-models")) for (const line of bigModels(machine)) console.log(line);

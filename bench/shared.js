@@ -7,3 +7,10 @@ export function median(values) {
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
+
+/** Matmul parameters a token passes through (every projection and the LM head), for the FLOP counts. */
+export function matmulParameters(model) {
+  let n = 0;
+  for (const p of model.projections.values()) n += p.inFeatures * p.outFeatures;
+  return n + model.head.rows * model.head.cols;
+}

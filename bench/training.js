@@ -7,16 +7,9 @@ import { loadModel } from "../dist/model/load-model.js";
 import { trainSchema } from "../dist/recipe/schema.js";
 import { createOptimizer, trainLoop } from "../dist/train/loop.js";
 import { SMOLLM2_135M, writeSmolLmShaped } from "./smollm-shape.js";
-import { median } from "./shared.js";
+import { matmulParameters, median } from "./shared.js";
 
 const T = 256;
-
-/** Matmul parameters a token passes through (every projection and the LM head), for the FLOP count. */
-function matmulParameters(model) {
-  let n = 0;
-  for (const p of model.projections.values()) n += p.inFeatures * p.outFeatures;
-  return n + model.head.rows * model.head.cols;
-}
 
 function sequences(count) {
   return Array.from({ length: count }, (_, s) => {
