@@ -20,6 +20,7 @@ import { loadModel } from "../dist/model/load-model.js";
 import { trainSchema } from "../dist/recipe/schema.js";
 import { createOptimizer, trainLoop } from "../dist/train/loop.js";
 import { estimateTrainingMemory } from "../dist/train/memory-budget.js";
+import { randomTensor } from "./smollm-shape.js";
 import { parseModelConfig } from "../dist/model/config.js";
 
 const SMOLLM2 = { vocab_size: 49152, hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30, num_attention_heads: 9, num_key_value_heads: 3 };
@@ -34,23 +35,13 @@ const CASES = {
   "llama1b-wide-2layer-t512": { shape: LLAMA_1B_WIDE(2), T: 512, batch: 1, r: 16, targets: "all-linear", checkpointing: true },
 };
 
-function random(size, scale, seed) {
-  const out = new Float32Array(size);
-  let s = seed >>> 0;
-  for (let i = 0; i < size; i += 1) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = ((s / 4294967296) * 2 - 1) * scale;
-  }
-  return out;
-}
-
 async function writeLlama(dir, shape) {
   const c = { model_type: "llama", max_position_embeddings: 4096, rms_norm_eps: 1e-5, rope_theta: 500000, tie_word_embeddings: true, hidden_act: "silu", ...shape };
   const H = c.hidden_size;
   const hd = c.head_dim ?? H / c.num_attention_heads;
   const tensors = [];
   let seed = 1;
-  const add = (name, dims, scale) => tensors.push({ name, dtype: "BF16", shape: dims, data: random(dims[0] * dims[1], scale, seed++) });
+  const add = (name, dims, scale) => tensors.push({ name, dtype: "BF16", shape: dims, data: randomTensor(dims[0] * dims[1], scale, seed++) });
   const ones = (name) => tensors.push({ name, dtype: "BF16", shape: [H], data: new Float32Array(H).fill(1) });
   add("model.embed_tokens.weight", [c.vocab_size, H], 0.05);
   for (let l = 0; l < c.num_hidden_layers; l += 1) {

@@ -18,7 +18,8 @@ export const SMOLLM2_135M = {
   hidden_act: "silu",
 };
 
-function randomTensor(size, scale, seed) {
+/** Seeded values uniform in [-scale, scale) (an LCG: fast, and good enough for random weights). */
+export function randomTensor(size, scale, seed) {
   const out = new Float32Array(size);
   let s = seed >>> 0;
   for (let i = 0; i < size; i += 1) {

@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { loadNativeMatmul, matmulPath, type NativeMatmulAddon } from "../../../src/backend/native-matmul.js";
 import { describeNeeds, nativeAddon } from "../../helpers/needs.js";
+import { lcg } from "../../helpers/lcg.js";
 
 // The addon is optional; CI builds it and sets FINETUNE_EXPECT_NATIVE=1 so a broken build fails here instead of
 // quietly falling back to the wasm matmul.
@@ -15,14 +16,6 @@ function addon(): NativeMatmulAddon {
   return native.addon;
 }
 
-/** Deterministic values in [-1, 1). */
-function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 31 - 1;
-  };
-}
 
 /** op(A)·op(B) for one row-major pair, in float64. A is stored [K, M] when transA, B [N, K] when transB. */
 function reference(a: Float32Array, b: Float32Array, M: number, N: number, K: number, transA: boolean, transB: boolean): Float64Array {
@@ -70,7 +63,7 @@ function run(c: Case): { maxError: number; tolerance: number; strayWrites: numbe
   const offC = offB + regionB + GUARD;
   const total = offC + regionC + GUARD;
   const heap = new Float32Array(total).fill(SENTINEL);
-  const next = random(M * 1_000_003 + N * 1009 + K + batch);
+  const next = lcg(M * 1_000_003 + N * 1009 + K + batch);
   for (let i = 0; i < regionA; i += 1) heap[offA + i] = next();
   for (let i = 0; i < regionB; i += 1) heap[offB + i] = next();
   const before = heap.slice();

@@ -9,6 +9,7 @@ import {
   type StoreFormat,
 } from "../../../src/backend/native-weights.js";
 import { describeNeeds, nativeAddon } from "../../helpers/needs.js";
+import { lcg } from "../../helpers/lcg.js";
 import {
   bf16Bits,
   f16Bits,
@@ -34,17 +35,9 @@ function addon(): NativeWeightsAddon {
   return native.addon;
 }
 
-/** Deterministic values in [-1, 1). */
-function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 31 - 1;
-  };
-}
 
 function randomValues(count: number, seed: number, scale = 1): Float64Array {
-  const next = random(seed);
+  const next = lcg(seed);
   return Float64Array.from({ length: count }, () => next() * scale);
 }
 
@@ -166,7 +159,7 @@ describeNeeds(nativeAddon(native), "native weight store", () => {
     addon().weightsFree(w);
 
     // The reference's nearest code is the code book's nearest entry; exactly on a midpoint, the lower one.
-    const next = random(99);
+    const next = lcg(99);
     for (let i = 0; i < 2000; i += 1) {
       const t = next();
       const distances = NF4_CODE_BOOK.map((v) => Math.abs(t - v));
