@@ -1,8 +1,14 @@
 import type * as tfc from "@tensorflow/tfjs-core";
 import type { CausalLM, Tf } from "../model/types.js";
 
-/** Rows of logits materialised at once: the [tokens, vocab] matrix never exists whole. */
-const CHUNK = 256;
+/**
+ * Rows of logits materialised at once: the [tokens, vocab] matrix never exists whole. At most 256 rows and about
+ * 2^24 logits (64 MB, of which a chunk keeps ~5 copies alive: logits, softmax, one-hot, difference, gradient), so a
+ * 128K vocabulary takes 130 rows; at least 32 rows, since each chunk reads the whole LM head once.
+ */
+export function lossChunkRows(vocab: number): number {
+  return Math.min(256, Math.max(32, Math.floor(2 ** 24 / vocab)));
+}
 /** Below this a float32 probability is subnormal and −log(p) loses precision (2^-126). */
 const SMALLEST_NORMAL = 1.1754943508222875e-38;
 
@@ -20,7 +26,8 @@ export function weightedLmLoss(tf: Tf, model: CausalLM, hidden: tfc.Tensor2D, ta
   const N = hidden.shape[0];
   const H = hidden.shape[1];
   const V = model.head.rows;
-  const chunks = Array.from({ length: Math.ceil(rows.length / CHUNK) }, (_, c) => rows.slice(c * CHUNK, (c + 1) * CHUNK));
+  const chunk = lossChunkRows(V);
+  const chunks = Array.from({ length: Math.ceil(rows.length / chunk) }, (_, c) => rows.slice(c * chunk, (c + 1) * chunk));
 
   /** The chunk's weighted loss and, with options.gradient, its rows of dh. */
   const chunkLoss = (h: tfc.Tensor2D, chunk: number[]): { loss: number; dh: tfc.Tensor2D | null } => {

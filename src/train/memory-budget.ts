@@ -1,5 +1,6 @@
 import { totalmem } from "node:os";
 import type { ModelConfig } from "../model/config.js";
+import { lossChunkRows } from "./loss.js";
 import { storedBytesPerWeight, type Quantize } from "../model/quantize.js";
 
 /** The wasm backend's heap: 4 GiB of 32-bit addresses, whatever the machine has. */
@@ -28,8 +29,6 @@ export interface MemoryEstimate {
   ram: number;
 }
 
-/** Rows of logits the chunked LM-head loss materialises at once (see train/loss.ts). */
-const LOSS_CHUNK = 256;
 /**
  * Allocator fragmentation and transient copies on top of what training allocates (adapters, activations, the loss
  * chunk). bench/memory-estimate.js measured the wasm heap's peak minus the weights at 0.66–1.12 × that raw estimate
@@ -77,7 +76,7 @@ export function estimateTrainingMemory(config: ModelConfig, shape: MemoryShape):
   const perLayerPerToken = 20 * H + 6 * I + 3 * config.numHeads * shape.seqLen;
   const oneLayer = 4 * tokens * perLayerPerToken;
   const activations = shape.checkpointing ? 4 * tokens * H * layers + 2 * oneLayer : layers * oneLayer;
-  const lossHead = 4 * Math.min(tokens, LOSS_CHUNK) * config.vocabSize * 5;
+  const lossHead = 4 * Math.min(tokens, lossChunkRows(config.vocabSize)) * config.vocabSize * 5;
   const total = WEIGHTS_OVERHEAD * weights + OVERHEAD * (adapters + activations + lossHead);
   const native = quantize === "none" ? 0 : nativeStoreBytes(config, quantize);
   // While loading, one tensor's bytes are read whole before they are stored; the backend's memory is still small.

@@ -119,3 +119,23 @@ describeNeeds(need, "a quantized base is the float32 model of its dequantized we
     }
   }
 });
+
+describeNeeds(need, "the stored product off the wasm backend", () => {
+  itNeeds(need, "on the cpu backend (activations copied across) the nf4 model gives the wasm backend's logits", async () => {
+    const dir = join(tmp.path, "cpu-check");
+    writeTinyCheckpoint(dir, { kind: "llama", hidden: 96, intermediate: 200, seed: 25 });
+    const onWasm = await loadModel(tf, dir, { quantize: "nf4" });
+    const wasm = logitsOf(onWasm);
+    onWasm.dispose();
+    await tf.setBackend("cpu");
+    try {
+      const onCpu = await loadModel(tf, dir, { quantize: "nf4" });
+      expect(relativeError(logitsOf(onCpu), wasm)).toBeLessThan(2e-5);
+      const gradients = loraGradients(onCpu);
+      expect([...gradients.values()].some((g) => g.some((v) => v !== 0))).toBe(true);
+      onCpu.dispose();
+    } finally {
+      await tf.setBackend("wasm");
+    }
+  });
+});
