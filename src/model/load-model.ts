@@ -2,6 +2,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { errnoCode, UserError } from "../errors.js";
 import { openCheckpoint } from "../io/checkpoint.js";
+import { collectGarbage } from "../io/collect-garbage.js";
 import { parseModelConfig, type ModelConfig } from "./config.js";
 import { loadGpt2 } from "./gpt2.js";
 import { nativeFrozenStore } from "../backend/native-frozen.js";
@@ -45,7 +46,12 @@ export async function loadModel(tf: Tf, dir: string, options: { fuse?: boolean; 
   const checkpoint = await openCheckpoint(dir);
   try {
     const reader = new WeightReader(checkpoint, dir, `config.json (${describe(config)})`, store);
-    return config.family === "gpt2" ? await loadGpt2(tf, config, reader) : await loadLlama(tf, config, reader, { fuse: options.fuse ?? defaultFusion(tf) });
+    try {
+      return config.family === "gpt2" ? await loadGpt2(tf, config, reader) : await loadLlama(tf, config, reader, { fuse: options.fuse ?? defaultFusion(tf) });
+    } finally {
+      reader.release();
+      if (store) collectGarbage();
+    }
   } finally {
     await checkpoint.close();
   }

@@ -46,6 +46,11 @@ export class WeightReader {
     return store.create(new Uint8Array(matrix.buffer, matrix.byteOffset, matrix.byteLength), "F32", rows, cols);
   }
 
+  /** Drops the read buffer (up to the largest tensor's size): the model's closures keep the reader alive. */
+  release(): void {
+    this.scratch = new Uint8Array(0);
+  }
+
   private check(name: string, shape: number[]): string {
     const entry = this.checkpoint.entry(name);
     if (!entry) {
