@@ -23,7 +23,6 @@ export function nativeFrozenStore(tf: Tf, quantize: Exclude<Quantize, "none">): 
   // bf16 keeps an F16 checkpoint as f16: both are 2 bytes, and converting f16 to bf16 would lose mantissa bits.
   const formatFor = (dtype: string): StoreFormat => (quantize === "bf16" ? (dtype === "F16" ? "f16" : "bf16") : quantize);
   return {
-    describe: formatFor,
     create: (source, dtype, rows, cols) => nativeMatrix(tf, addon, addon.weightsCreate(source, dtype, rows, cols, formatFor(dtype))),
   };
 }

@@ -39,8 +39,6 @@ export function tensorMatrix(tf: Tf, weight: tfc.Tensor2D): FrozenMatrix {
 
 /** Where the loader puts frozen weights that are not kept as tfjs tensors (see backend/native-frozen.ts). */
 export interface FrozenStore {
-  /** What the store keeps a weight as, for reports: e.g. "nf4", "bf16" (or "f16" for an F16 source). */
-  describe(sourceDtype: string): string;
   /**
    * Stores W [rows, cols] from a safetensors tensor's raw little-endian bytes (F32, F16 or BF16), quantizing on
    * the way in; `source` is only read during the call, so the caller may drop it right after.

@@ -1,6 +1,8 @@
 import type { Checkpoint } from "../io/checkpoint.js";
 import { UserError } from "../errors.js";
+import type { TensorEntry } from "../io/safetensors-header.js";
 import type { FrozenMatrix, FrozenStore } from "./frozen.js";
+import { transposeInto } from "./linear.js";
 
 /**
  * Reads named tensors from a checkpoint, checking each shape against what config.json implies. With a store,
@@ -35,14 +37,19 @@ export class WeightReader {
   async frozen(name: string, [rows, cols]: [number, number], options: { transpose?: boolean } = {}): Promise<FrozenMatrix> {
     const store = this.store;
     if (store === null) throw new Error("WeightReader.frozen needs a store (this is a bug)");
-    const dtype = this.check(name, options.transpose ? [cols, rows] : [rows, cols]);
+    const entry = this.check(name, options.transpose ? [cols, rows] : [rows, cols]);
+    const { dtype } = entry;
     if (!options.transpose && (dtype === "F32" || dtype === "F16" || dtype === "BF16")) {
-      const bytes = (this.checkpoint.entry(name)?.end ?? 0) - (this.checkpoint.entry(name)?.begin ?? 0);
+      const bytes = entry.end - entry.begin;
       if (this.scratch.length < bytes) this.scratch = new Uint8Array(bytes);
       return store.create(await this.checkpoint.readBytes(name, this.scratch), dtype, rows, cols);
     }
     const values = await this.checkpoint.readFloat32(name);
-    const matrix = options.transpose ? transposed(values, cols, rows) : values;
+    let matrix = values;
+    if (options.transpose) {
+      matrix = new Float32Array(values.length);
+      transposeInto(matrix, cols, 0, values, cols, rows);
+    }
     return store.create(new Uint8Array(matrix.buffer, matrix.byteOffset, matrix.byteLength), "F32", rows, cols);
   }
 
@@ -51,7 +58,7 @@ export class WeightReader {
     this.scratch = new Uint8Array(0);
   }
 
-  private check(name: string, shape: number[]): string {
+  private check(name: string, shape: number[]): TensorEntry {
     const entry = this.checkpoint.entry(name);
     if (!entry) {
       throw new UserError(`${this.source}: tensor ${name} is missing (expected shape [${shape.join(", ")}] from ${this.why}).`);
@@ -61,13 +68,6 @@ export class WeightReader {
         `${this.source}: tensor ${name} has shape [${entry.shape.join(", ")}], expected [${shape.join(", ")}] from ${this.why}.`,
       );
     }
-    return entry.dtype;
+    return entry;
   }
-}
-
-/** m [rows, cols] row-major → mᵀ [cols, rows]. */
-function transposed(m: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(m.length);
-  for (let r = 0; r < rows; r += 1) for (let c = 0; c < cols; c += 1) out[c * rows + r] = m[r * cols + c] ?? 0;
-  return out;
 }

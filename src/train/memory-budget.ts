@@ -78,7 +78,7 @@ export function estimateTrainingMemory(config: ModelConfig, shape: MemoryShape):
   const activations = shape.checkpointing ? 4 * tokens * H * layers + 2 * oneLayer : layers * oneLayer;
   const lossHead = 4 * Math.min(tokens, lossChunkRows(config.vocabSize)) * config.vocabSize * 5;
   const total = WEIGHTS_OVERHEAD * weights + OVERHEAD * (adapters + activations + lossHead);
-  const native = quantize === "none" ? 0 : nativeStoreBytes(config, quantize);
+  const native = quantize === "none" ? 0 : storeBytes(stored, quantize);
   // While loading, one tensor's bytes are read whole before they are stored; the backend's memory is still small.
   const loading = quantize === "none" ? 0 : 4 * stored.largest;
   const ram = native + Math.max(total, loading) + PROCESS_BASELINE;
@@ -87,7 +87,10 @@ export function estimateTrainingMemory(config: ModelConfig, shape: MemoryShape):
 
 /** Bytes of the native weight store for a model: every linear weight and the embedding/LM head, in `quantize`. */
 export function nativeStoreBytes(config: ModelConfig, quantize: Exclude<Quantize, "none">): number {
-  const stored = storedWeights(config);
+  return storeBytes(storedWeights(config), quantize);
+}
+
+function storeBytes(stored: { count: number; tensors: number }, quantize: Exclude<Quantize, "none">): number {
   return storedBytesPerWeight(quantize) * stored.count + NATIVE_TENSOR_OVERHEAD * stored.tensors;
 }
 
@@ -131,7 +134,7 @@ function biasCount(config: ModelConfig): number {
 
 /** The memory a backend can give tensors: the wasm heap, else most of the machine's RAM. */
 export function backendLimit(backend: string, ram: number = totalmem()): number {
-  return backend === "wasm" ? WASM_HEAP_BYTES : Math.floor(ram * RAM_SHARE);
+  return backend === "wasm" ? WASM_HEAP_BYTES : ramLimit(ram);
 }
 
 /** The RAM a run may plan to use: RAM_SHARE of the machine's. */

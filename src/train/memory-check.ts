@@ -4,7 +4,7 @@ import type { ModelConfig } from "../model/config.js";
 import { storedBytesPerWeight, type Quantize } from "../model/quantize.js";
 import type { Recipe } from "../recipe/schema.js";
 import { formatGiB as gb } from "../ui/format.js";
-import { backendLimit, estimateTrainingMemory, fitsMemory, PROCESS_BASELINE, RAM_SHARE, ramLimit, whatFits, type MemoryEstimate, type MemoryShape } from "./memory-budget.js";
+import { backendLimit, estimateTrainingMemory, PROCESS_BASELINE, RAM_SHARE, ramLimit, whatFits, type MemoryEstimate, type MemoryShape } from "./memory-budget.js";
 
 /** Projections per layer a LoRA could touch, as (in + out) sums, for an upper bound of adapter parameters. */
 function loraParameters(config: ModelConfig, r: number): number {
@@ -59,7 +59,7 @@ export function checkMemoryBudget(params: MemoryBudgetParams): boolean {
   const formats = (["bf16", "int8", "nf4"] as const)
     .filter((q) => storedBytesPerWeight(q) < storedBytesPerWeight(quantize))
     .map((q) => ({ quantize: q, ...plan(q) }))
-    .filter((option) => fitsMemory(config, option.shape, limit, ram));
+    .filter((option) => option.estimate.total <= limit && option.estimate.ram <= ram);
   const [first, ...others] = formats;
   const pool = params.backend === "wasm" ? "the wasm heap" : `the ${params.label} backend's memory`;
   const addon = params.nativeMissing ? ` — it needs the native addon, which is not available here: ${params.nativeMissing}` : "";
