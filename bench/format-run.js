@@ -1,16 +1,17 @@
 // One model in one storage format, in a process of its own (bench/big-models.js starts one per format, so each
 // peak RSS is that format's alone): load, greedy decode with a KV cache, then LoRA training on all linear layers.
+// Decode is timed twice: as `generate` runs it (the native lean decoder; for format none on float32 weights in the
+// native store, loaded after training so that no peak RSS includes them) and on the model's tfjs forward pass.
 import { loadBackend } from "../dist/backend/load.js";
 import { attachLora } from "../dist/lora/attach.js";
 import { loadModel, readModelConfig } from "../dist/model/load-model.js";
-import { argmax } from "../dist/model/sampling.js";
 import { trainSchema } from "../dist/recipe/schema.js";
 import { backendLimit, estimateTrainingMemory, parameterCount } from "../dist/train/memory-budget.js";
 import { createOptimizer, trainLoop } from "../dist/train/loop.js";
 import { ensureCheckpoint } from "./big-checkpoint.js";
 import { DECODE, TRAIN } from "./format-settings.js";
 import { peakRssKiB, resetPeakRss } from "./peak-rss.js";
-import { matmulParameters, median } from "./shared.js";
+import { matmulParameters, median, timeDecoding, timeTfjsDecoding } from "./shared.js";
 
 /**
  * Measures `name` (a BIG_MODELS key, already in the cache) stored as `format`. Returns figures, or `skipped` /
@@ -51,11 +52,12 @@ export async function formatRun({ name, format, warmupSteps = 1, timedSteps = 2,
   result.weightBytes = model.weightBytes ?? 4 * model.parameterCount;
   result.storedAs = result.weightBytes < 4 * model.parameterCount ? format : "float32";
 
-  // 2. Decode: a 32-token prompt, then 32 greedy tokens, each one forward over one token with the KV cache.
+  // 2. Decode: a 32-token prompt, then 32 greedy tokens, each one step over one token with the KV cache.
+  const settings = { prompt: DECODE_PROMPT, tokens: DECODE.tokens, rounds: decodeRounds };
   try {
-    const rounds = decode(tf, model, decodeRounds);
-    result.prefillTps = DECODE.prompt / median(rounds.map((r) => r.prefill));
-    result.decodeTps = DECODE.tokens / median(rounds.map((r) => r.decode));
+    const tfjs = timeTfjsDecoding(model, settings);
+    result.tfjsDecodeTps = DECODE.tokens / tfjs.decodeSeconds;
+    if (format !== "none") Object.assign(result, decodeFigures(timeDecoding(model, settings)));
   } catch (error) {
     result.decodeError = message(error);
   }
@@ -74,7 +76,22 @@ export async function formatRun({ name, format, warmupSteps = 1, timedSteps = 2,
     }
   }
   model.dispose();
+  if (format === "none" && !result.decodeError) {
+    try {
+      const native = await loadModel(tf, dir, { float32In: "native" });
+      Object.assign(result, decodeFigures(timeDecoding(native, settings)));
+      native.dispose();
+    } catch (error) {
+      result.decodeError = `float32 in the native store: ${message(error)}`;
+    }
+  }
   return result;
+}
+
+const DECODE_PROMPT = Int32Array.from({ length: DECODE.prompt }, (_, i) => 3 + ((i * 7919) % 200));
+
+function decodeFigures({ kind, prefillSeconds, decodeSeconds }) {
+  return { decoder: kind, prefillTps: DECODE.prompt / prefillSeconds, decodeTps: DECODE.tokens / decodeSeconds };
 }
 
 /** How this build stores `format`: loads the tiny bench model with it and compares its bytes with float32's. */
@@ -88,33 +105,6 @@ async function probeStorage(tf, format) {
   } catch (error) {
     return { error: message(error) };
   }
-}
-
-function decode(tf, model, rounds) {
-  const prompt = Int32Array.from({ length: DECODE.prompt }, (_, i) => 3 + ((i * 7919) % 200));
-  const step = (cache, ids) => {
-    const logits = model.forward({ ids: tf.tensor2d(ids, [1, ids.length], "int32"), cache, lastOnly: true });
-    const next = argmax(logits.dataSync());
-    logits.dispose();
-    return next;
-  };
-  // Warm-up: the first calls grow the heap, fault weights in and start the GEMM threads.
-  const warm = model.newCache();
-  let next = step(warm, prompt.slice(0, 8));
-  for (let i = 0; i < 4; i += 1) next = step(warm, [next]);
-  warm.dispose();
-  const times = [];
-  for (let round = 0; round < rounds; round += 1) {
-    const cache = model.newCache();
-    let t0 = performance.now();
-    next = step(cache, prompt);
-    const prefill = (performance.now() - t0) / 1000;
-    t0 = performance.now();
-    for (let i = 0; i < DECODE.tokens; i += 1) next = step(cache, [next]);
-    times.push({ prefill, decode: (performance.now() - t0) / 1000 });
-    cache.dispose();
-  }
-  return times;
 }
 
 /** Tokens/s of the median timed step of the real training loop (the warm-up steps are not counted). */

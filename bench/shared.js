@@ -14,3 +14,46 @@ export function matmulParameters(model) {
   for (const p of model.projections.values()) n += p.inFeatures * p.outFeatures;
   return n + model.head.rows * model.head.cols;
 }
+
+/**
+ * Prefill and decode times of model.newDecoder (what `generate` runs): after a warm-up (the first calls grow the
+ * heap, fault weights in and start the GEMM threads), `rounds` runs of the prompt and then `tokens` greedy tokens
+ * on a fresh cache each; the median of each phase, and which decoder ran.
+ */
+export function timeDecoding(model, { prompt, tokens, rounds }) {
+  const capacity = prompt.length + tokens + 1;
+  const greedy = (logits) => {
+    let best = 0;
+    for (let j = 1; j < logits.length; j += 1) if (logits[j] > logits[best]) best = j;
+    return best;
+  };
+  const warm = model.newDecoder(capacity);
+  let next = greedy(warm.step(Array.from(prompt.slice(0, 8))));
+  for (let i = 0; i < 4; i += 1) next = greedy(warm.step([next]));
+  warm.dispose();
+  const prefills = [];
+  const decodes = [];
+  for (let round = 0; round < rounds; round += 1) {
+    const decoder = model.newDecoder(capacity);
+    let t0 = performance.now();
+    next = greedy(decoder.step(Array.from(prompt)));
+    prefills.push((performance.now() - t0) / 1000);
+    t0 = performance.now();
+    for (let i = 0; i < tokens; i += 1) next = greedy(decoder.step([next]));
+    decodes.push((performance.now() - t0) / 1000);
+    decoder.dispose();
+  }
+  return { kind: warm.kind, prefillSeconds: median(prefills), decodeSeconds: median(decodes) };
+}
+
+/** timeDecoding on the model's tfjs forward pass (FINETUNE_LEAN_DECODE=0), for comparison with the native decoder. */
+export function timeTfjsDecoding(model, settings) {
+  const saved = process.env.FINETUNE_LEAN_DECODE;
+  process.env.FINETUNE_LEAN_DECODE = "0";
+  try {
+    return timeDecoding(model, settings);
+  } finally {
+    if (saved === undefined) delete process.env.FINETUNE_LEAN_DECODE;
+    else process.env.FINETUNE_LEAN_DECODE = saved;
+  }
+}

@@ -25,6 +25,8 @@
         "src/weight_kernels_portable.cc",
         "src/weight_kernels_avx2.cc",
         "src/weights_addon.cc",
+        "src/decoder.cc",
+        "src/decoder_addon.cc",
       ],
       "defines": ["NAPI_VERSION=8"],
       # Exceptions stay on inside the addon (std::thread and allocation report failure by throwing); addon.cc

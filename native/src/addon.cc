@@ -1,6 +1,6 @@
 // N-API surface of finetune_matmul: sgemm() computes inside a caller-owned ArrayBuffer (the wasm heap), so every
 // offset and extent is checked here before any byte is read or written, and no C++ exception reaches Node. The
-// weight store's functions are registered from weights_addon.cc.
+// weight store's functions are registered from weights_addon.cc, the lean decoder's from decoder_addon.cc.
 #include <node_api.h>
 
 #include <cmath>
@@ -10,6 +10,7 @@
 #include <string>
 
 #include "gemm.h"
+#include "decoder_addon.h"
 #include "weights_addon.h"
 
 namespace {
@@ -206,5 +207,6 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "sgemm", sgemm);
   napi_set_named_property(env, exports, "info", info);
   finetune::register_weights(env, exports);
+  finetune::register_decoder(env, exports);
   return exports;
 }

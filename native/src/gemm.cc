@@ -100,6 +100,11 @@ Kernel active_kernel() { return state().kernel; }
 
 int thread_count() { return state().threads; }
 
+const GemvKernels& active_gemv_kernels() {
+  const GemvKernels* kernels = state().gemv;
+  return kernels != nullptr ? *kernels : portable_gemv_kernels();
+}
+
 void sgemm(const GemmArgs& args) {
   State& s = state();
   if (args.m >= 1 && args.m <= kStreamingRows && s.gemv != nullptr) {

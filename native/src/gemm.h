@@ -24,6 +24,10 @@ const char* kernel_name(Kernel kernel);
 // The kernel and thread count chosen once, at first use, from the build, the CPU and the environment.
 Kernel active_kernel();
 int thread_count();
+struct GemvKernels;
+// The streaming kernels sgemm uses for few rows (AVX2 where it runs, else portable), for callers that stream
+// their own small products (the decoder's attention).
+const GemvKernels& active_gemv_kernels();
 
 // Overwrites every C_i (also when k == 0). May throw std::bad_alloc or std::system_error.
 void sgemm(const GemmArgs& args);

@@ -7,10 +7,11 @@ import { loadNativeWeights, type NativeWeights, type NativeWeightsAddon, type St
 import type { WasmBackend } from "./wasm-matmul.js";
 
 /**
- * The native addon's weight store as the loader's FrozenStore: each weight is quantized on the way in and lives
- * outside the wasm heap. Throws a UserError naming what is missing when the addon is not available.
+ * The native addon's weight store as the loader's FrozenStore: each weight is quantized on the way in (or, with
+ * "f32", copied as it is) and lives outside the wasm heap. Throws a UserError naming what is missing when the addon
+ * is not available.
  */
-export function nativeFrozenStore(tf: Tf, quantize: Exclude<Quantize, "none">): FrozenStore {
+export function nativeFrozenStore(tf: Tf, quantize: Exclude<Quantize, "none"> | "f32"): FrozenStore {
   const loaded = loadNativeWeights();
   if (loaded.addon === null) {
     throw new UserError(
@@ -57,6 +58,7 @@ function nativeMatrix(tf: Tf, addon: NativeWeightsAddon, w: NativeWeights): Froz
     rows,
     cols,
     bytes: w.bytes,
+    native: w,
     apply: (x) => apply(x) as tfc.Tensor2D,
     applyTransposed: (g) => product(g, true),
     lookup: (ids) => {

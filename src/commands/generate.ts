@@ -42,7 +42,7 @@ export async function run(context: CommandContext, _args: string[], options: Gen
   const seed = number("--seed", options.seed) ?? 0;
   if (options.system !== undefined && !options.chat) throw new UserError("--system only applies with --chat.");
 
-  const runtime = await loadRuntime(context, options.model, options.adapter, options.quantize);
+  const runtime = await loadRuntime(context, options.model, options.adapter, options.quantize, true);
   const { tokenizer, model, backend } = runtime;
   const defaults = tokenizer.generationDefaults;
   // Flags win; otherwise the model's generation_config.json; otherwise greedy.
@@ -63,7 +63,6 @@ export async function run(context: CommandContext, _args: string[], options: Gen
 
   const started = performance.now();
   const result = await generate({
-    tf: backend.tf,
     model,
     promptIds,
     maxNewTokens: maxNew,
@@ -82,10 +81,25 @@ export async function run(context: CommandContext, _args: string[], options: Gen
   if (result.stopReason === "context") {
     reporter.warn(`stopped after ${tokens} new tokens: the model's context of ${context_} tokens is full (the prompt takes ${promptIds.length}); shorten the prompt for a longer answer.`);
   }
-  reporter.debug(`${tokens} tokens in ${seconds.toFixed(2)} s (${(tokens / seconds).toFixed(1)} tok/s), stopped by ${result.stopReason}`);
+  const decodeRate = result.decodeSteps > 0 ? result.decodeSteps / Math.max(result.decodeSeconds, 1e-9) : null;
+  reporter.debug(
+    `${tokens} tokens in ${seconds.toFixed(2)} s, stopped by ${result.stopReason}: prompt of ${promptIds.length} in ${result.prefillSeconds.toFixed(3)} s` +
+      `${decodeRate === null ? "" : `, then ${decodeRate.toFixed(1)} tok/s`} (${result.decoder === "native" ? "native decoder" : "tfjs forward pass"})`,
+  );
   if (reporter.json) {
     reporter.result(
-      { text: result.text, prompt_ids: promptIds, ids: result.ids, tokens, seconds: round(seconds), tokens_per_second: round(tokens / Math.max(seconds, 1e-9), 2), stop_reason: result.stopReason },
+      {
+        text: result.text,
+        prompt_ids: promptIds,
+        ids: result.ids,
+        tokens,
+        seconds: round(seconds),
+        tokens_per_second: round(tokens / Math.max(seconds, 1e-9), 2),
+        prefill_seconds: round(result.prefillSeconds),
+        decode_tokens_per_second: decodeRate === null ? null : round(decodeRate, 2),
+        decoder: result.decoder,
+        stop_reason: result.stopReason,
+      },
       () => "",
     );
   }

@@ -4,6 +4,7 @@ import { resolveModelSource, type ModelSource } from "../hub/model-source.js";
 import { resolveToken } from "../hub/token.js";
 import { resolveAdapterDir } from "../lora/adapter-dir.js";
 import { loadPeftAdapter } from "../lora/peft-load.js";
+import { nativeDecoderAvailable } from "../backend/native-decoder.js";
 import { checkQuantizeSupport } from "../backend/quantize-support.js";
 import { loadModel } from "../model/load-model.js";
 import type { Quantize } from "../model/quantize.js";
@@ -21,9 +22,10 @@ export interface Runtime {
 
 /**
  * Shared by generate and eval: resolve the model (pulling it if needed), pick the backend, load weights (stored as
- * `quantize` says, --quantize) and tokenizer.
+ * `quantize` says, --quantize) and tokenizer. For generation (`decoding`) float32 weights go into the native store
+ * where the native decoder can read them (see nativeDecoderAvailable).
  */
-export async function loadRuntime(context: CommandContext, model: string, adapterDir?: string, quantize: Quantize = "none"): Promise<Runtime> {
+export async function loadRuntime(context: CommandContext, model: string, adapterDir?: string, quantize: Quantize = "none", decoding = false): Promise<Runtime> {
   const { reporter } = context;
   // Before the adapter, the download and the load: a format this machine cannot hold is refused first.
   checkQuantizeSupport({ quantize, setBy: "--quantize", env: context.env });
@@ -48,7 +50,8 @@ export async function loadRuntime(context: CommandContext, model: string, adapte
   reporter.debug(`matmul: ${backend.matmul ? `${backend.matmul.path} (${backend.matmul.reason})` : "backend's own"}`);
   reporter.debug(`backend: ${backend.label}${backend.attempts.filter((a) => !a.loaded).map((a) => `; skipped ${a.label}: ${a.reason ?? ""}`).join("")}`);
   const started = performance.now();
-  const loaded = await loadModel(backend.tf, source.dir, { quantize });
+  const float32In = decoding && nativeDecoderAvailable(backend.tf.getBackend(), context.env) ? "native" : "tensors";
+  const loaded = await loadModel(backend.tf, source.dir, { quantize, float32In });
   const loadSeconds = (performance.now() - started) / 1000;
   if (adapterPath !== undefined) {
     const adapter = await loadPeftAdapter(backend.tf, loaded, adapterPath);

@@ -26,6 +26,10 @@ export class LoraAdapter implements ProjectionAdapter {
     // Scaled at rank r, where the tensor is smallest (forward and backward).
     return tf.matMul(tf.mul(tf.matMul(input, this.a), this.scale), this.b);
   }
+
+  lowRank(): { a: Float32Array; b: Float32Array; rank: number; scale: number } {
+    return { a: this.a.dataSync() as Float32Array, b: this.b.dataSync() as Float32Array, rank: this.a.shape[1], scale: this.scale };
+  }
 }
 
 /** scale = alpha / r, or alpha / √r with rank-stabilised LoRA. */

@@ -2,7 +2,7 @@ import type * as tfc from "@tensorflow/tfjs-core";
 import type { ModelConfig } from "./config.js";
 import type { FrozenMatrix } from "./frozen.js";
 import { KvCache } from "./kv-cache.js";
-import type { CausalLM, ForwardInput, Projection, Tf } from "./types.js";
+import type { CausalLM, ForwardInput, Projection, Tf, TokenDecoder } from "./types.js";
 
 /**
  * The CausalLM both architectures return: logits = hidden · Wᵀ with the LM head weight [vocab, hidden]
@@ -17,11 +17,13 @@ export function assembleModel(params: {
   tensors: tfc.Tensor[];
   /** Weights held outside tfjs (a native store), freed with the model. */
   matrices?: FrozenMatrix[];
+  /** The native decoder, where the model can use it (null: generation runs forward() over a KvCache). */
+  leanDecoder?: (capacity: number) => TokenDecoder | null;
 }): CausalLM {
   const { tf, config, hidden, head } = params;
   const matrices = params.matrices ?? [];
   const lmHead = (h: tfc.Tensor2D): tfc.Tensor2D => head.apply(h);
-  return {
+  const model: CausalLM = {
     config,
     hidden,
     lmHead,
@@ -33,6 +35,7 @@ export function assembleModel(params: {
         return tf.reshape(lmHead(tf.reshape(h, [B * T, E])), [B, T, config.vocabSize]) as tfc.Tensor3D;
       }),
     newCache: () => new KvCache(config.numLayers),
+    newDecoder: (capacity) => params.leanDecoder?.(capacity) ?? tensorDecoder(tf, model),
     projections: params.projections,
     parameterCount: params.tensors.reduce((sum, t) => sum + t.size, 0) + matrices.reduce((sum, m) => sum + m.rows * m.cols, 0),
     weightBytes: params.tensors.reduce((sum, t) => sum + 4 * t.size, 0) + matrices.reduce((sum, m) => sum + m.bytes, 0),
@@ -40,6 +43,22 @@ export function assembleModel(params: {
       for (const t of params.tensors) t.dispose();
       for (const m of matrices) m.dispose();
     },
+  };
+  return model;
+}
+
+/** Generation on the model's own forward pass: a KvCache of tensors, the last position's logits read back. */
+function tensorDecoder(tf: Tf, model: CausalLM): TokenDecoder {
+  const cache = model.newCache();
+  return {
+    kind: "tfjs",
+    step: (ids) => {
+      const logits = tf.tidy(() => model.forward({ ids: tf.tensor2d(Int32Array.from(ids), [1, ids.length], "int32"), cache, lastOnly: true }));
+      const row = logits.dataSync() as Float32Array;
+      logits.dispose();
+      return row;
+    },
+    dispose: () => cache.dispose(),
   };
 }
 

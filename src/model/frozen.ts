@@ -1,4 +1,5 @@
 import type * as tfc from "@tensorflow/tfjs-core";
+import type { NativeWeights } from "../backend/native-weights.js";
 import type { Tf } from "./types.js";
 
 /**
@@ -19,6 +20,8 @@ export interface FrozenMatrix {
   dense(): tfc.Tensor2D;
   /** Bytes this weight holds where it is stored. */
   readonly bytes: number;
+  /** The native store's handle, when the weight lives there (the native decoder reads it directly). */
+  readonly native?: NativeWeights;
   dispose(): void;
 }
 

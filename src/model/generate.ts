@@ -1,9 +1,8 @@
 import type { SamplingOptions } from "./sampling.js";
 import { sampleToken, seededRandom } from "./sampling.js";
-import type { CausalLM, Tf } from "./types.js";
+import type { CausalLM, TokenDecoder } from "./types.js";
 
 export interface GenerateParams {
-  tf: Tf;
   model: CausalLM;
   promptIds: number[];
   maxNewTokens: number;
@@ -23,18 +22,30 @@ export interface GenerateResult {
   ids: number[];
   text: string;
   stopReason: StopReason;
+  /** The prompt's pass, which also yields the first new token. */
+  prefillSeconds: number;
+  /** The passes after it, one per further token (with sampling and detokenizing), and how many there were. */
+  decodeSeconds: number;
+  decodeSteps: number;
+  /** Which forward pass ran (see TokenDecoder.kind). */
+  decoder: TokenDecoder["kind"];
 }
 
 /**
- * Autoregressive decoding with a KV cache: one prefill over the prompt, then one token per step.
+ * Autoregressive decoding with a KV cache (model.newDecoder): one prefill over the prompt, then one token per step.
  * Tokens stream through onText as they decode. Between tokens it yields to the event loop, so a Ctrl-C (which
  * aborts `signal`) is seen after the current token and what was generated so far is returned.
  */
 export async function generate(params: GenerateParams): Promise<GenerateResult> {
-  const { tf, model } = params;
+  const { model } = params;
   const random = seededRandom(params.seed);
-  const cache = model.newCache();
+  // The prompt and every token fed back: the last new token is never fed, and the context caps the total.
+  const capacity = Math.min(params.promptIds.length + params.maxNewTokens, model.config.maxPositions);
+  const decoder = model.newDecoder(Math.max(capacity, 1));
   const ids: number[] = [];
+  let prefillSeconds = 0;
+  let decodeStarted = 0;
+  let decodeSteps = 0;
   let text = "";
   let shown = 0;
   let stopReason: StopReason = "max_new_tokens";
@@ -52,12 +63,14 @@ export async function generate(params: GenerateParams): Promise<GenerateResult> 
         stopReason = "context";
         break;
       }
-      const logits = tf.tidy(() => {
-        const idTensor = tf.tensor2d(Int32Array.from(input), [1, input.length], "int32");
-        return model.forward({ ids: idTensor, cache, lastOnly: true });
-      });
-      const row = logits.dataSync() as Float32Array;
-      logits.dispose();
+      const started = performance.now();
+      const row = decoder.step(input);
+      if (step === 0) {
+        prefillSeconds = (performance.now() - started) / 1000;
+        decodeStarted = performance.now();
+      } else {
+        decodeSteps += 1;
+      }
       const next = sampleToken(row, params.sampling, random);
       if (params.eosIds.includes(next)) {
         stopReason = "eos";
@@ -80,10 +93,11 @@ export async function generate(params: GenerateParams): Promise<GenerateResult> 
       }
     }
   } finally {
-    cache.dispose();
+    decoder.dispose();
   }
+  const decodeSeconds = decodeSteps > 0 ? (performance.now() - decodeStarted) / 1000 : 0;
   if (text.length > shown) params.onText?.(text.slice(shown));
-  return { ids, text, stopReason };
+  return { ids, text, stopReason, prefillSeconds, decodeSeconds, decodeSteps, decoder: decoder.kind };
 }
 
 function firstStop(text: string, stops: string[]): number | null {

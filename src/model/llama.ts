@@ -3,6 +3,7 @@ import type { LlamaConfig } from "./config.js";
 import { attentionMask, groupedAttention, splitHeads } from "./attention.js";
 import { assembleModel, defaultPositions } from "./assemble.js";
 import { runLayer, type LayerBody } from "./layer-runner.js";
+import { nativeDecoder, type DecoderLayer } from "../backend/native-decoder.js";
 import { tensorMatrix, type FrozenMatrix } from "./frozen.js";
 import { adapterVariables, addAdapterDeltas, applyGroup, groupMember, transposeInto, type ProjectionGroup } from "./linear.js";
 import { applyRope, rmsNorm, rotateHalfMatrix, silu } from "./ops.js";
@@ -173,5 +174,23 @@ export async function loadLlama(tf: Tf, config: LlamaConfig, reader: WeightReade
     return result;
   };
 
-  return assembleModel({ tf, config, hidden, head: lmHead, projections, tensors, matrices });
+  /** With every matrix in the native store, generation runs the whole model natively (backend/native-decoder.ts). */
+  const leanDecoder = (capacity: number) => {
+    const decoderLayers = layers.map((layer): DecoderLayer | null => {
+      const groups = [layer.qkv, layer.o, layer.gateUp, layer.down];
+      if (groups.some((g) => g.kind !== "frozen")) return null;
+      const pr = layer.projections;
+      return {
+        inputNorm: layer.inputNorm,
+        postNorm: layer.postNorm,
+        matrices: groups.flatMap((g) => (g.kind === "frozen" ? g.matrices : [])),
+        biases: groups.flatMap((g) => g.biases),
+        projections: [pr.q, pr.k, pr.v, pr.o, pr.gate, pr.up, pr.down],
+      };
+    });
+    if (decoderLayers.some((layer) => layer === null)) return null;
+    return nativeDecoder({ config, embed, head: lmHead, norm, layers: decoderLayers as DecoderLayer[] }, capacity);
+  };
+
+  return assembleModel({ tf, config, hidden, head: lmHead, projections, tensors, matrices, leanDecoder });
 }

@@ -34,15 +34,27 @@ export async function readModelConfig(dir: string): Promise<ModelConfig> {
   return parseModelConfig(raw, path);
 }
 
+export interface LoadOptions {
+  fuse?: boolean;
+  quantize?: Quantize;
+  /**
+   * Where `quantize: none` keeps a Llama-family model's float32 matrices: tfjs tensors (the default), or the native
+   * store, where the native decoder reads them (generate; the caller has checked that the addon is there). GPT-2,
+   * which has no native decoder, always keeps tensors.
+   */
+  float32In?: "tensors" | "native";
+}
+
 /**
  * Builds the model from a folder with config.json and safetensors weights, reading one tensor at a time; with a
  * quantize other than none, the matrices go into the native store in that format (see model/quantize.ts).
  */
-export async function loadModel(tf: Tf, dir: string, options: { fuse?: boolean; quantize?: Quantize } = {}): Promise<CausalLM> {
+export async function loadModel(tf: Tf, dir: string, options: LoadOptions = {}): Promise<CausalLM> {
   const config = await readModelConfig(dir);
   const quantize = options.quantize ?? "none";
   // Before any file is opened: without the native addon a quantized load is refused here.
-  const store = quantize === "none" ? null : nativeFrozenStore(tf, quantize);
+  const nativeFloat32 = options.float32In === "native" && config.family === "llama";
+  const store = quantize !== "none" ? nativeFrozenStore(tf, quantize) : nativeFloat32 ? nativeFrozenStore(tf, "f32") : null;
   const checkpoint = await openCheckpoint(dir);
   try {
     const reader = new WeightReader(checkpoint, dir, `config.json (${describe(config)})`, store);

@@ -14,6 +14,11 @@ export interface ProjectionAdapter {
   delta(x: tfc.Tensor2D, training: boolean): tfc.Tensor2D;
   /** The adapter's trainable tensors (for gradient checkpointing). */
   variables(): tfc.Variable[];
+  /**
+   * The update as plain arrays, for the native decoder: delta = ((x·a) · scale)·b with a [in, rank] and b
+   * [rank, out], row-major. Adapters without it keep generation on the tfjs path.
+   */
+  lowRank?(): { a: Float32Array; b: Float32Array; rank: number; scale: number };
 }
 
 /** A linear projection the model exposes by its Hugging Face module path (e.g. model.layers.0.self_attn.q_proj). */
@@ -53,10 +58,26 @@ export interface CausalLM {
   /** The LM head weight [vocab, hidden] (the embedding when tied); frozen, wherever it is stored. */
   head: FrozenMatrix;
   newCache(): KvCache;
+  /**
+   * Generation's forward pass for a prompt plus up to `capacity` − prompt tokens: the native lean decoder where the
+   * model can use it (see TokenDecoder.kind), else forward() over a KvCache.
+   */
+  newDecoder(capacity: number): TokenDecoder;
   projections: Map<string, Projection>;
   /** Number of weight tensors' elements, for reports. */
   parameterCount: number;
   /** Bytes the base weights take where they are stored (float32 tensors, or the native store's formats). */
   weightBytes: number;
+  dispose(): void;
+}
+
+/** Feeds tokens (the prompt, then one at a time) through the model and returns the last one's logits [vocab]. */
+export interface TokenDecoder {
+  /**
+   * "native": one native call per step for the whole model (weights in the native store, KV cache preallocated);
+   * "tfjs": the model's forward() with a KvCache of tensors.
+   */
+  readonly kind: "native" | "tfjs";
+  step(ids: number[]): Float32Array;
   dispose(): void;
 }

@@ -1,6 +1,7 @@
 import { copyFileSync, mkdirSync, readdirSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadNativeWeights } from "../../src/backend/native-weights.js";
 import { filesOf, startHubServer, type HubServer } from "../helpers/hub-server.js";
 import { itNeeds, sharedFiles, sharedPath } from "../helpers/needs.js";
 import { referenceLogits, referenceMeanLoss } from "../helpers/reference-model.js";
@@ -38,15 +39,24 @@ describe("finetune generate", () => {
   it("pulls a hub model, generates, and reports the result as JSON", async () => {
     const result = await runCli(["generate", "--model", "tiny/llama", "--prompt", "a b c", "--max-new-tokens", "5", "--temperature", "0", "--json"], env());
     expect(result.code).toBe(0);
-    const out = lastJson(result.stdout) as { text: string; prompt_ids: number[]; ids: number[]; tokens: number; seconds: number; tokens_per_second: number };
-    expect(Object.keys(out).sort()).toEqual(["ids", "prompt_ids", "seconds", "stop_reason", "text", "tokens", "tokens_per_second"]);
+    type Out = { text: string; prompt_ids: number[]; ids: number[]; tokens: number; seconds: number; tokens_per_second: number; prefill_seconds: number; decode_tokens_per_second: number | null; decoder: string };
+    const out = lastJson(result.stdout) as Out;
+    expect(Object.keys(out).sort()).toEqual(["decode_tokens_per_second", "decoder", "ids", "prefill_seconds", "prompt_ids", "seconds", "stop_reason", "text", "tokens", "tokens_per_second"]);
     expect(out.prompt_ids[0]).toBe(1);
     expect(out.tokens).toBe(out.ids.length);
     expect(out.ids.length).toBeLessThanOrEqual(5);
     expect(out.seconds).toBeGreaterThan(0);
-    // the same greedy run from the local folder, offline, gives the same ids
+    expect(out.prefill_seconds).toBeGreaterThan(0);
+    expect(out.prefill_seconds).toBeLessThan(out.seconds);
+    // Every token after the first comes from a decode step.
+    if (out.tokens > 1) expect(out.decode_tokens_per_second).toBeGreaterThan(0);
+    // With the native addon (which builds wherever a compiler is) generate runs the native decoder.
+    expect(out.decoder).toBe(loadNativeWeights().addon ? "native" : "tfjs");
+    // the same greedy run from the local folder, offline, gives the same ids, and so does the tfjs forward pass
     const local = await runCli(["generate", "--model", tiny, "--prompt", "a b c", "--max-new-tokens", "5", "--temperature", "0", "--json"], env({ HF_HUB_OFFLINE: "1" }));
     expect((lastJson(local.stdout) as { ids: number[] }).ids).toEqual(out.ids);
+    const tfjs = lastJson((await runCli(["generate", "--model", tiny, "--prompt", "a b c", "--max-new-tokens", "5", "--temperature", "0", "--json"], env({ FINETUNE_LEAN_DECODE: "0" }))).stdout) as Out;
+    expect([tfjs.decoder, tfjs.ids]).toEqual(["tfjs", out.ids]);
   });
 
   it("seeded sampling is reproducible; --chat uses the model's template", async () => {

@@ -38,6 +38,11 @@ export function sharedFiles(paths: string[], env: NodeJS.ProcessEnv = process.en
   };
 }
 
+/** Several needs at once: the first missing one decides, with its own `required`. */
+export function allNeeds(...needs: Need[]): Need {
+  return needs.find((need) => need.missing !== null && need.required) ?? needs.find((need) => need.missing !== null) ?? { missing: null, required: false, requiredBecause: "" };
+}
+
 /** A path inside ../shared. */
 export function sharedPath(path: string): string {
   return resolve(SHARED, path);

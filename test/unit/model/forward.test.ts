@@ -115,7 +115,6 @@ describe("backends and memory", () => {
     const { model } = await load("llama GQA untied", SPECS["llama GQA untied"] as TinySpec);
     const before = tf.memory().numTensors;
     const result = await generate({
-      tf,
       model,
       promptIds: [1, 5, 17],
       maxNewTokens: 6,
@@ -135,7 +134,7 @@ describe("backends and memory", () => {
   it("greedy generation equals the argmax of full forward passes, and stop strings cut the text", async () => {
     const { model } = await load("qwen2 biases", SPECS["qwen2 biases"] as TinySpec);
     const vocab = model.config.vocabSize;
-    const greedy = await generate({ tf, model, promptIds: [1, 4, 9], maxNewTokens: 5, sampling: { temperature: 0, topK: 0, topP: 1 }, seed: 0, eosIds: [], stopStrings: [], decode: (ids) => ids.map((i) => `<${i}>`).join("") });
+    const greedy = await generate({ model, promptIds: [1, 4, 9], maxNewTokens: 5, sampling: { temperature: 0, topK: 0, topP: 1 }, seed: 0, eosIds: [], stopStrings: [], decode: (ids) => ids.map((i) => `<${i}>`).join("") });
     const ids = [1, 4, 9];
     for (let i = 0; i < 5; i += 1) {
       const logits = logitsOf(model, ids).slice((ids.length - 1) * vocab);
@@ -146,11 +145,11 @@ describe("backends and memory", () => {
     const full = greedy.text;
     const stop = full.slice(5, 9);
     const streamed: string[] = [];
-    const stopped = await generate({ tf, model, promptIds: [1, 4, 9], maxNewTokens: 5, sampling: { temperature: 0, topK: 0, topP: 1 }, seed: 0, eosIds: [], stopStrings: [stop], decode: (x) => x.map((i) => `<${i}>`).join(""), onText: (t) => streamed.push(t) });
+    const stopped = await generate({ model, promptIds: [1, 4, 9], maxNewTokens: 5, sampling: { temperature: 0, topK: 0, topP: 1 }, seed: 0, eosIds: [], stopStrings: [stop], decode: (x) => x.map((i) => `<${i}>`).join(""), onText: (t) => streamed.push(t) });
     expect(stopped.stopReason).toBe("stop_string");
     expect(stopped.text).toBe(full.slice(0, full.indexOf(stop)));
     expect(streamed.join("")).toBe(stopped.text);
-    const eos = await generate({ tf, model, promptIds: [1, 4, 9], maxNewTokens: 5, sampling: { temperature: 0, topK: 0, topP: 1 }, seed: 0, eosIds: [ids[4] ?? -1], stopStrings: [], decode: (x) => x.join(",") });
+    const eos = await generate({ model, promptIds: [1, 4, 9], maxNewTokens: 5, sampling: { temperature: 0, topK: 0, topP: 1 }, seed: 0, eosIds: [ids[4] ?? -1], stopStrings: [], decode: (x) => x.join(",") });
     const generated = ids.slice(3);
     expect(eos).toMatchObject({ stopReason: "eos", ids: generated.slice(0, generated.indexOf(ids[4] ?? -1)) });
     model.dispose();

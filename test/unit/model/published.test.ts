@@ -9,7 +9,8 @@ import { generate } from "../../../src/model/generate.js";
 import { loadModel } from "../../../src/model/load-model.js";
 import type { Tf } from "../../../src/model/types.js";
 import { loadTokenizer } from "../../../src/tokenizer/load.js";
-import { itNeeds, sharedFiles, sharedPath } from "../../helpers/needs.js";
+import { loadNativeMatmul } from "../../../src/backend/native-matmul.js";
+import { allNeeds, itNeeds, nativeAddon, sharedFiles, sharedPath } from "../../helpers/needs.js";
 import { ROOT } from "../../helpers/run-cli.js";
 
 interface Greedy {
@@ -21,18 +22,24 @@ const facts = JSON.parse(readFileSync(join(ROOT, "test", "fixtures", "published-
 const stories = sharedPath("models/stories260K");
 const storiesNeed = sharedFiles(["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"].map((f) => `models/stories260K/${f}`));
 
-describe.each(["wasm", "cpu"] as const)("stories260K against llama2.c (%s backend)", (backend) => {
+const nativeNeed = allNeeds(storiesNeed, nativeAddon(loadNativeMatmul()));
+
+describe.each([
+  ["wasm", "tensors"],
+  ["cpu", "tensors"],
+  ["wasm", "native"],
+] as const)("stories260K against llama2.c (%s backend, float32 weights as %s)", (backend, float32In) => {
   let tf: Tf;
   beforeAll(async () => {
     tf = (await loadBackend({ forced: backend })).tf;
   });
   const { greedy } = facts.stories260K;
-  itNeeds(storiesNeed, `greedy decoding from <s> writes llama2.c's published ${greedy.new_tokens} tokens exactly`, async () => {
-    const model = await loadModel(tf, stories);
+  // float32 weights in the native store: generation runs the native decoder.
+  itNeeds(float32In === "native" ? nativeNeed : storiesNeed, `greedy decoding from <s> writes llama2.c's published ${greedy.new_tokens} tokens exactly`, async () => {
+    const model = await loadModel(tf, stories, { float32In });
     const tokenizer = await loadTokenizer(stories);
     try {
       const result = await generate({
-        tf,
         model,
         promptIds: greedy.prompt_ids,
         maxNewTokens: greedy.new_tokens,
@@ -43,6 +50,7 @@ describe.each(["wasm", "cpu"] as const)("stories260K against llama2.c (%s backen
         stopStrings: [],
         decode: (ids) => tokenizer.decode(ids, { skipSpecialTokens: true }),
       });
+      expect(result.decoder).toBe(float32In === "native" ? "native" : "tfjs");
       expect(result.stopReason).toBe("max_new_tokens");
       expect(result.ids).toHaveLength(greedy.new_tokens);
       expect(tokenizer.decode(result.ids, { skipSpecialTokens: true })).toBe(greedy.text);
