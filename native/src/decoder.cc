@@ -97,8 +97,15 @@ void Decoder::run_chunk(const int32_t* ids, int64_t n) {
   for (int64_t l = 0; l < s.layers; ++l) {
     rms_norm(x, n, weights_.input_norms[l], h);
     project(l, {{kQ, q_.data()}, {kK, k_.data()}, {kV, v_.data()}}, h, n);
-    rope(q_.data(), n, s.heads, true);
-    rope(k_.data(), n, s.kv_heads, false);
+    if (!weights_.q_norms[l].empty()) rms_norm(q_.data(), n * s.heads, weights_.q_norms[l], q_.data());
+    if (!weights_.k_norms[l].empty()) rms_norm(k_.data(), n * s.kv_heads, weights_.k_norms[l], k_.data());
+    if (weights_.rope_layers[l] != 0) {
+      rope(q_.data(), n, s.heads, true);
+      rope(k_.data(), n, s.kv_heads, false);
+    } else {
+      const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(s.head_dim)));
+      for (int64_t i = 0; i < n * qOut; ++i) q_[static_cast<size_t>(i)] *= scale;
+    }
     store_kv(l, k_.data(), v_.data(), n);
     attend(l, q_.data(), n, attended_.data());
     project(l, {{kO, h}}, attended_.data(), n);
@@ -258,14 +265,14 @@ void Decoder::attend(int64_t layer, const float* q, int64_t n, float* out) {
   });
 }
 
-void Decoder::rms_norm(const float* x, int64_t n, const std::vector<float>& weight, float* y) const {
-  const int64_t H = shape_.hidden;
-  for (int64_t i = 0; i < n; ++i) {
-    const float* row = x + i * H;
+void Decoder::rms_norm(const float* x, int64_t rows, const std::vector<float>& weight, float* y) const {
+  const auto width = static_cast<int64_t>(weight.size());
+  for (int64_t i = 0; i < rows; ++i) {
+    const float* row = x + i * width;
     float squares = 0.0f;
-    for (int64_t j = 0; j < H; ++j) squares += row[j] * row[j];
-    const float inverse = 1.0f / std::sqrt(squares / static_cast<float>(H) + shape_.eps);
-    for (int64_t j = 0; j < H; ++j) y[i * H + j] = row[j] * inverse * weight[static_cast<size_t>(j)];
+    for (int64_t j = 0; j < width; ++j) squares += row[j] * row[j];
+    const float inverse = 1.0f / std::sqrt(squares / static_cast<float>(width) + shape_.eps);
+    for (int64_t j = 0; j < width; ++j) y[i * width + j] = row[j] * inverse * weight[static_cast<size_t>(j)];
   }
 }
 

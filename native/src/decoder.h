@@ -40,6 +40,10 @@ struct DecoderWeights {
   std::vector<const WeightStore*> projections;  // layers · kProjections
   std::vector<float> final_norm;
   std::vector<std::vector<float>> input_norms, post_norms;  // one per layer
+  // Qwen3's per-head RMSNorm weights on q and k ([head_dim], empty = none), one per layer.
+  std::vector<std::vector<float>> q_norms, k_norms;
+  // Per layer: 1 when it applies RoPE (SmolLM3's NoPE layers do not; they only scale the queries by 1/√head_dim).
+  std::vector<uint8_t> rope_layers;
   std::vector<std::vector<float>> biases;                   // layers · kProjections, empty = none
   std::vector<LowRank> adapters;                            // layers · kProjections, rank 0 = none
 };
@@ -79,7 +83,8 @@ class Decoder {
   void rope(float* x, int64_t n, int64_t heads, bool query) const;
   void store_kv(int64_t layer, const float* k, const float* v, int64_t n);
   void attend(int64_t layer, const float* q, int64_t n, float* out);
-  void rms_norm(const float* x, int64_t n, const std::vector<float>& weight, float* y) const;
+  // y[i, :] = RMSNorm(x[i, :]) · weight for `rows` rows of weight.size() floats (y may be x).
+  void rms_norm(const float* x, int64_t rows, const std::vector<float>& weight, float* y) const;
 
   DecoderShape shape_;
   std::vector<float> inv_freq_;

@@ -19,8 +19,8 @@ constexpr napi_type_tag kDecoderTag = {0x3c9e71d04b82a5f6ULL, 0x5d0a8e63c1f7b294
 
 // The shape array's fields, in order.
 enum ShapeField { kLayers, kHidden, kIntermediate, kHeads, kKvHeads, kHeadDim, kVocab, kCapacity, kWindow, kWindowFrom, kShapeFields };
-// Vectors per layer: the two norms, then a bias per projection (null = none).
-constexpr int64_t kLayerVectors = 2 + kProjections;
+// Vectors per layer: the two norms, the q and k head norms (null = none), then a bias per projection (null = none).
+constexpr int64_t kLayerVectors = 4 + kProjections;
 
 struct DecoderHandle {
   std::unique_ptr<Decoder> decoder;
@@ -134,11 +134,14 @@ bool read_shape(Call& call, DecoderShape* s) {
   return true;
 }
 
-// decoderCreate(shape: Int32Array, eps, invFreq: Float32Array, matrices: NativeWeights[], vectors: (Float32Array | null)[])
+// decoderCreate(shape: Int32Array, eps, invFreq: Float32Array, matrices: NativeWeights[], vectors: (Float32Array | null)[],
+//               ropeLayers: Int32Array)
 //   matrices: embed, head, then per layer q, k, v, o, gate, up, down ([out, in] each)
-//   vectors: the final norm, then per layer the input norm, the post-attention norm and a bias per projection
+//   vectors: the final norm, then per layer the input norm, the post-attention norm, the q and k head norms and a
+//            bias per projection
+//   ropeLayers: per layer 1 (RoPE) or 0 (none)
 napi_value Create(napi_env env, napi_callback_info info) {
-  Call call(env, info, "decoderCreate", 5, "shape, eps, invFreq, matrices, vectors");
+  Call call(env, info, "decoderCreate", 6, "shape, eps, invFreq, matrices, vectors, ropeLayers");
   if (!call.ok()) return nullptr;
   DecoderShape s;
   if (!read_shape(call, &s)) return nullptr;
@@ -152,6 +155,10 @@ napi_value Create(napi_env env, napi_callback_info info) {
   if (!call.typed(2, "invFreq", napi_float32_array, "Float32Array", &inv, &inv_count)) return nullptr;
   if (inv_count != static_cast<uint64_t>(s.head_dim / 2)) return call.range_error("invFreq must hold head_dim / 2 floats"), nullptr;
   const uint64_t L = static_cast<uint64_t>(s.layers);
+  int32_t* rope_flags = nullptr;
+  uint64_t rope_count = 0;
+  if (!call.typed(5, "ropeLayers", napi_int32_array, "Int32Array", &rope_flags, &rope_count)) return nullptr;
+  if (rope_count != L) return call.range_error("ropeLayers has " + std::to_string(rope_count) + " entries, expected one per layer (" + std::to_string(L) + ")"), nullptr;
   if (!array_length(call, call.arg(3), "matrices", 2 + L * kProjections) ||
       !array_length(call, call.arg(4), "vectors", 1 + L * kLayerVectors)) {
     return nullptr;
@@ -167,17 +174,22 @@ napi_value Create(napi_env env, napi_callback_info info) {
   w.adapters.resize(L * kProjections);
   w.input_norms.resize(L);
   w.post_norms.resize(L);
+  w.q_norms.resize(L);
+  w.k_norms.resize(L);
+  for (uint64_t l = 0; l < L; ++l) w.rope_layers.push_back(rope_flags[l] != 0 ? 1 : 0);
   for (int64_t l = 0; ok && l < s.layers; ++l) {
     const auto base = static_cast<uint32_t>(1 + l * kLayerVectors);
     ok = vector_at(call, call.arg(4), base, "layer " + std::to_string(l) + " input norm", s.hidden, false, &w.input_norms[l]) &&
-         vector_at(call, call.arg(4), base + 1, "layer " + std::to_string(l) + " post-attention norm", s.hidden, false, &w.post_norms[l]);
+         vector_at(call, call.arg(4), base + 1, "layer " + std::to_string(l) + " post-attention norm", s.hidden, false, &w.post_norms[l]) &&
+         vector_at(call, call.arg(4), base + 2, "layer " + std::to_string(l) + " q norm", s.head_dim, true, &w.q_norms[l]) &&
+         vector_at(call, call.arg(4), base + 3, "layer " + std::to_string(l) + " k norm", s.head_dim, true, &w.k_norms[l]);
     for (int p = 0; ok && p < kProjections; ++p) {
       const auto slot = static_cast<size_t>(l * kProjections + p);
       const auto projection = static_cast<Projection>(p);
       const std::string name = projection_name(l, p);
       ok = store_at(call, call.arg(3), static_cast<uint32_t>(2 + slot), name, projection_out(s, projection),
                     projection_in(s, projection), owner.get(), &w.projections[slot]) &&
-           vector_at(call, call.arg(4), base + 2 + p, name + " bias", projection_out(s, projection), true, &w.biases[slot]);
+           vector_at(call, call.arg(4), base + 4 + p, name + " bias", projection_out(s, projection), true, &w.biases[slot]);
     }
   }
   if (!ok) {

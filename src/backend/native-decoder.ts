@@ -15,9 +15,10 @@ export interface NativeDecoderAddon {
   /**
    * shape: [layers, hidden, intermediate, heads, kvHeads, headDim, vocab, capacity, window (0 = none), windowFromLayer].
    * matrices: embed, head, then per layer q, k, v, o, gate, up, down ([out, in] stores).
-   * vectors: the final norm, then per layer the input norm, the post-attention norm and each projection's bias (or null).
+   * vectors: the final norm, then per layer the input norm, the post-attention norm, the q and k head norms (Qwen3; or
+   * null) and each projection's bias (or null). ropeLayers: per layer 1 (RoPE) or 0 (a NoPE layer).
    */
-  decoderCreate(shape: Int32Array, eps: number, invFreq: Float32Array, matrices: NativeWeights[], vectors: Array<Float32Array | null>): NativeDecoderHandle;
+  decoderCreate(shape: Int32Array, eps: number, invFreq: Float32Array, matrices: NativeWeights[], vectors: Array<Float32Array | null>, ropeLayers: Int32Array): NativeDecoderHandle;
   /** A LoRA update on projection `slot` = layer · 7 + (q, k, v, o, gate, up, down): a [in, rank], b [rank, out]. */
   decoderAdapter(decoder: NativeDecoderHandle, slot: number, a: Float32Array, b: Float32Array, rank: number, scale: number): void;
   /** Runs the tokens at the next positions, writes the last one's logits [vocab], returns the cache's length. */
@@ -30,6 +31,8 @@ export interface NativeDecoderAddon {
 export interface DecoderLayer {
   inputNorm: tfc.Tensor1D;
   postNorm: tfc.Tensor1D;
+  qNorm: tfc.Tensor1D | null;
+  kNorm: tfc.Tensor1D | null;
   matrices: FrozenMatrix[];
   biases: Array<tfc.Tensor1D | null>;
   projections: Projection[];
@@ -72,13 +75,14 @@ export function nativeDecoder(parts: DecoderParts, capacity: number, env: NodeJS
   if (matrices.some((m) => m === undefined) || adapters.some((a) => a !== null && a.lowRank === undefined)) return null;
 
   const data = (t: tfc.Tensor1D | null) => (t === null ? null : (t.dataSync() as Float32Array));
-  const vectors = [data(parts.norm), ...parts.layers.flatMap((layer) => [data(layer.inputNorm), data(layer.postNorm), ...layer.biases.map(data)])];
+  const vectors = [data(parts.norm), ...parts.layers.flatMap((layer) => [data(layer.inputNorm), data(layer.postNorm), data(layer.qNorm), data(layer.kNorm), ...layer.biases.map(data)])];
   const window = config.slidingWindow ?? 0;
   const shape = Int32Array.from([
     config.numLayers, config.hiddenSize, config.intermediateSize, config.numHeads, config.numKvHeads, config.headDim,
     config.vocabSize, capacity, window, window > 0 ? config.slidingWindowFromLayer : 0,
   ]);
-  const handle = addon.decoderCreate(shape, config.rmsNormEps, config.ropeInvFreq, matrices as NativeWeights[], vectors);
+  const ropeLayers = Int32Array.from(config.ropeLayers, (rope) => (rope ? 1 : 0));
+  const handle = addon.decoderCreate(shape, config.rmsNormEps, config.ropeInvFreq, matrices as NativeWeights[], vectors, ropeLayers);
   for (const [slot, adapter] of adapters.entries()) {
     const update = adapter?.lowRank?.();
     if (update) addon.decoderAdapter(handle, slot, update.a, update.b, update.rank, update.scale);

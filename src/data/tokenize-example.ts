@@ -84,7 +84,7 @@ function chatSpans(tokenizer: ModelTokenizer, messages: ChatMessage[], completio
   let cursor = 0;
   messages.forEach((message, index) => {
     if (message.role !== "assistant") return;
-    const span = renderedSpan(tokenizer, messages, index, full, cursor) ?? contentSpan(full, message.content, cursor);
+    const span = renderedSpan(tokenizer, messages, index, full, cursor) ?? throughEndMarker(full, contentSpan(full, message.content, cursor), tokenizer.eosToken);
     if (span === null) {
       // Without a span nothing is masked differently, so only completion-only training needs one.
       if (!completionOnly) return;
@@ -119,12 +119,27 @@ function renderedSpan(tokenizer: ModelTokenizer, messages: ChatMessage[], index:
   return [before.length, through.length];
 }
 
-/** Fallback: the message's own text, searched after the previous span; the end marker is not known here. */
+/**
+ * Fallback: the message's own text, searched after the previous span. Reasoning templates (Qwen3, SmolLM3) drop
+ * the <think>…</think> block of turns before the last user message, so the answer after it is searched too.
+ */
 function contentSpan(full: string, content: string, cursor: number): [number, number] | null {
-  for (const text of [content, content.trim()]) {
+  const answer = content.includes("</think>") ? (content.split("</think>").at(-1) ?? "").replace(/^\n+/, "") : "";
+  for (const text of [content, content.trim(), answer, answer.trim()]) {
     if (text === "") continue;
     const at = full.indexOf(text, cursor);
     if (at >= 0) return [at, at + text.length];
   }
   return null;
+}
+
+/**
+ * A fallback span stretched over the end-of-turn marker when the template writes the EOS token right after the
+ * text (ChatML's <|im_end|>), and the newline after it, as a rendered span would include them: the model must learn
+ * to end its turn.
+ */
+function throughEndMarker(full: string, span: [number, number] | null, eosToken: string | null): [number, number] | null {
+  if (span === null || eosToken === null || eosToken === "" || !full.startsWith(eosToken, span[1])) return span;
+  const end = span[1] + eosToken.length;
+  return [span[0], full[end] === "\n" ? end + 1 : end];
 }

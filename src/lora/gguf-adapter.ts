@@ -20,7 +20,7 @@ interface ModuleTarget {
 }
 
 /** llama.cpp architecture names (gguf-py constants MODEL_ARCH_NAMES); Mistral converts as LlamaModel. */
-const ARCHITECTURE: Record<string, string> = { llama: "llama", mistral: "llama", qwen2: "qwen2", gpt2: "gpt2" };
+const ARCHITECTURE: Record<string, string> = { llama: "llama", mistral: "llama", qwen2: "qwen2", qwen3: "qwen3", smollm3: "smollm3", gpt2: "gpt2" };
 
 /** Tensor order in the file: by layer, then this order (llama.cpp pairs a/b by name, so order is cosmetic). */
 const ORDER = ["attn_q", "attn_k", "attn_v", "attn_qkv", "attn_output", "ffn_gate", "ffn_up", "ffn_down"];
@@ -126,9 +126,10 @@ function targetOf(module: string, config: ModelConfig, file: string): ModuleTarg
       const qDim = config.numHeads * config.headDim;
       const kvDim = config.numKvHeads * config.headDim;
       const ffn = config.intermediateSize;
-      // llama.cpp's LLM_ARCH_LLAMA rotates adjacent pairs; its converter reorders q/k rows from HF's split halves.
-      // Qwen2 uses the NeoX (split-halves) rotation, so it keeps HF's order.
-      const permutes = config.modelType === "llama" || config.modelType === "mistral";
+      // llama.cpp's LLM_ARCH_LLAMA (and SMOLLM3, whose converter is Llama's) rotates adjacent pairs; its converter
+      // reorders q/k rows from HF's split halves. Qwen2 and Qwen3 use the NeoX (split-halves) rotation, so they keep
+      // HF's order.
+      const permutes = config.modelType === "llama" || config.modelType === "mistral" || config.modelType === "smollm3";
       const table: Record<string, Omit<ModuleTarget, "layer">> = {
         "self_attn.q_proj": { ggufName: "attn_q", inFeatures: hidden, outFeatures: qDim, permuteHeads: permutes ? config.numHeads : null },
         "self_attn.k_proj": { ggufName: "attn_k", inFeatures: hidden, outFeatures: kvDim, permuteHeads: permutes ? config.numKvHeads : null },

@@ -2,9 +2,9 @@ import { z } from "zod";
 import { UserError } from "../errors.js";
 import { ropeInverseFrequencies, type RopeSpec } from "./rope.js";
 
-export const SUPPORTED_MODEL_TYPES = ["llama", "mistral", "qwen2", "gpt2"] as const;
+export const SUPPORTED_MODEL_TYPES = ["llama", "mistral", "qwen2", "qwen3", "smollm3", "gpt2"] as const;
 
-/** Llama-family decoder (Llama 2/3, Mistral, Qwen2, SmolLM, TinyLlama), normalised from config.json. */
+/** Llama-family decoder (Llama 2/3, Mistral, Qwen2, Qwen3, SmolLM 1-3, TinyLlama), normalised from config.json. */
 export interface LlamaConfig {
   family: "llama";
   modelType: string;
@@ -25,6 +25,10 @@ export interface LlamaConfig {
   /** o_proj bias (attention_bias). */
   oBias: boolean;
   mlpBias: boolean;
+  /** Qwen3: RMSNorm over each head of q and k (weights [headDim]) before RoPE. */
+  qkNorm: boolean;
+  /** Per layer: whether it applies RoPE (SmolLM3's NoPE layers do not; every layer of the others does). */
+  ropeLayers: boolean[];
   maxPositions: number;
   /** Mistral-style sliding window: query i sees keys j with i - j < window. */
   slidingWindow: number | null;
@@ -64,7 +68,7 @@ const ropeScaling = z
 
 const llamaSchema = z
   .object({
-    model_type: z.enum(["llama", "mistral", "qwen2"]),
+    model_type: z.enum(["llama", "mistral", "qwen2", "qwen3", "smollm3"]),
     vocab_size: count,
     hidden_size: count,
     intermediate_size: count,
@@ -73,7 +77,7 @@ const llamaSchema = z
     num_key_value_heads: count.nullish(),
     head_dim: count.nullish(),
     rms_norm_eps: z.number().positive().default(1e-6),
-    rope_theta: z.number().positive().default(10000),
+    rope_theta: z.number().positive().optional(),
     rope_scaling: ropeScaling.nullish(),
     rope_parameters: ropeScaling.nullish(),
     tie_word_embeddings: z.boolean().optional(),
@@ -83,6 +87,9 @@ const llamaSchema = z
     sliding_window: count.nullish(),
     use_sliding_window: z.boolean().optional(),
     max_window_layers: z.number().int().nonnegative().optional(),
+    layer_types: z.array(z.string()).nullish(),
+    no_rope_layers: z.array(z.number().int().min(0).max(1)).nullish(),
+    no_rope_layer_interval: count.optional(),
     hidden_act: z.string().default("silu"),
   })
   .passthrough();
@@ -134,8 +141,15 @@ function parseLlama(raw: unknown, source: string): LlamaConfig {
   if (!Number.isInteger(headDim) || headDim % 2 !== 0) {
     throw new UserError(`${source}: head dimension ${headDim} (hidden_size / num_attention_heads) must be an even integer.`);
   }
-  const rope = ropeSpec(c.rope_parameters ?? c.rope_scaling ?? null, c.rope_parameters?.rope_theta ?? c.rope_theta, c.max_position_embeddings, source);
+  // SmolLM3Config's default rope base is 2e6; the others' 10000.
+  const theta = c.rope_parameters?.rope_theta ?? c.rope_theta ?? (c.model_type === "smollm3" ? 2000000 : 10000);
+  const rope = ropeSpec(c.rope_parameters ?? c.rope_scaling ?? null, theta, c.max_position_embeddings, source);
+  const ropeLayers = smolLm3RopeLayers(c, source);
   const slidingWindow = c.model_type === "mistral" ? (c.sliding_window ?? null) : c.use_sliding_window ? (c.sliding_window ?? null) : null;
+  if (slidingWindow !== null && c.model_type === "smollm3") {
+    throw new UserError(`${source}: use_sliding_window with sliding_window ${slidingWindow} is not supported for smollm3 yet (SmolLM3's released configs keep it off); set use_sliding_window to false.`);
+  }
+  const slidingWindowFromLayer = slidingFrom(c, slidingWindow, source);
   return {
     family: "llama",
     modelType: c.model_type,
@@ -149,14 +163,56 @@ function parseLlama(raw: unknown, source: string): LlamaConfig {
     rmsNormEps: c.rms_norm_eps,
     rope,
     ropeInvFreq: ropeInverseFrequencies(rope, headDim),
-    tieWordEmbeddings: c.tie_word_embeddings ?? false,
+    // SmolLM3Config ties the embeddings unless told otherwise; the other configs untie them.
+    tieWordEmbeddings: c.tie_word_embeddings ?? c.model_type === "smollm3",
     qkvBias: c.model_type === "qwen2" || c.attention_bias,
     oBias: c.attention_bias,
-    mlpBias: c.mlp_bias,
+    // Qwen2's and Qwen3's MLPs have no bias option.
+    mlpBias: c.model_type !== "qwen2" && c.model_type !== "qwen3" && c.mlp_bias,
+    qkNorm: c.model_type === "qwen3",
+    ropeLayers,
     maxPositions: c.max_position_embeddings,
     slidingWindow,
-    slidingWindowFromLayer: c.model_type === "qwen2" ? (c.max_window_layers ?? 28) : 0,
+    slidingWindowFromLayer,
   };
+}
+
+type LlamaFields = z.infer<typeof llamaSchema>;
+
+/**
+ * SmolLM3's NoPE layers: no_rope_layers (1 = RoPE, 0 = none, one per layer), or else every no_rope_layer_interval-th
+ * layer (default 4) without RoPE, as SmolLM3Config derives it. Every layer of the other types uses RoPE.
+ */
+function smolLm3RopeLayers(c: LlamaFields, source: string): boolean[] {
+  const layers = c.num_hidden_layers;
+  if (c.model_type !== "smollm3") return new Array<boolean>(layers).fill(true);
+  if (c.no_rope_layers) {
+    if (c.no_rope_layers.length < layers) {
+      throw new UserError(`${source}: no_rope_layers has ${c.no_rope_layers.length} entries but the model has ${layers} layers (num_hidden_layers).`);
+    }
+    return c.no_rope_layers.slice(0, layers).map((flag) => flag === 1);
+  }
+  const interval = c.no_rope_layer_interval ?? 4;
+  return Array.from({ length: layers }, (_, l) => (l + 1) % interval !== 0);
+}
+
+/**
+ * The first layer with the sliding window: Qwen2/Qwen3 from max_window_layers on (their layer_types say the same),
+ * Mistral from 0. A layer_types list that mixes the two kinds otherwise is refused rather than misread.
+ */
+function slidingFrom(c: LlamaFields, window: number | null, source: string): number {
+  if (c.model_type !== "qwen2" && c.model_type !== "qwen3") return 0;
+  const from = c.max_window_layers ?? 28;
+  if (window !== null && c.layer_types) {
+    const expected = c.layer_types.map((_, l) => (l >= from ? "sliding_attention" : "full_attention"));
+    if (c.layer_types.some((type, l) => type !== expected[l])) {
+      throw new UserError(
+        `${source}: layer_types [${c.layer_types.join(", ")}] is not "full_attention" before max_window_layers (${from}) and "sliding_attention" after; ` +
+          "only that pattern is supported for this model type.",
+      );
+    }
+  }
+  return from;
 }
 
 const SUPPORTED_ROPE = ["default", "linear", "llama3"];

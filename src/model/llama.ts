@@ -13,6 +13,9 @@ import type { WeightReader } from "./weight-reader.js";
 
 interface Layer {
   inputNorm: tfc.Tensor1D;
+  /** Qwen3's per-head norms on q and k ([headDim]), or null. */
+  qNorm: tfc.Tensor1D | null;
+  kNorm: tfc.Tensor1D | null;
   qkv: ProjectionGroup;
   o: ProjectionGroup;
   postNorm: tfc.Tensor1D;
@@ -22,7 +25,7 @@ interface Layer {
 }
 
 /**
- * Loads a Llama-family checkpoint (Llama, Mistral, Qwen2, SmolLM, TinyLlama): as fused, pre-transposed float32
+ * Loads a Llama-family checkpoint (Llama, Mistral, Qwen2, Qwen3, SmolLM 1-3, TinyLlama): as fused, pre-transposed float32
  * tensors, or, when the reader has a store, every projection and the embedding into the store, one at a time.
  */
 export async function loadLlama(tf: Tf, config: LlamaConfig, reader: WeightReader, options: { fuse: boolean }): Promise<CausalLM> {
@@ -111,6 +114,8 @@ export async function loadLlama(tf: Tf, config: LlamaConfig, reader: WeightReade
     for (const projection of Object.values(layerProjections)) projections.set(projection.name, projection);
     layers.push({
       inputNorm: await vector(`${p}.input_layernorm.weight`, H),
+      qNorm: config.qkNorm ? await vector(`${p}.self_attn.q_norm.weight`, hd) : null,
+      kNorm: config.qkNorm ? await vector(`${p}.self_attn.k_norm.weight`, hd) : null,
       qkv,
       o,
       postNorm: await vector(`${p}.post_attention_layernorm.weight`, H),
@@ -149,10 +154,16 @@ export async function loadLlama(tf: Tf, config: LlamaConfig, reader: WeightReade
           const window = separateWindow ? (c[fullMask ? 6 : 5] ?? null) : full;
           const h = rmsNorm(tf, x, layer.inputNorm, config.rmsNormEps, training) as tfc.Tensor2D;
           const [q, k, v] = addAdapterDeltas(tf, h, applyGroup(tf, layer.qkv, h), [pr.q, pr.k, pr.v], training);
-          const heads = (t: tfc.Tensor2D, count: number) => splitHeads(tf, t, { batch: B, tokens: T, heads: count, headDim: hd });
-          const q4 = applyRope(tf, heads(q as tfc.Tensor2D, numHeads), queryCos, querySin, rotation);
-          let k4 = applyRope(tf, heads(k as tfc.Tensor2D, numKvHeads), cos, sin, rotation);
-          let v4 = heads(v as tfc.Tensor2D, numKvHeads);
+          // Per head: Qwen3's RMSNorm, then RoPE — or, on SmolLM3's NoPE layers, only the queries' 1/√hd (which
+          // the query tables carry otherwise).
+          const heads = (t: tfc.Tensor2D, count: number, headNorm: tfc.Tensor1D | null) => {
+            const split = splitHeads(tf, t, { batch: B, tokens: T, heads: count, headDim: hd });
+            return headNorm ? (rmsNorm(tf, split, headNorm, config.rmsNormEps, training) as tfc.Tensor4D) : split;
+          };
+          const rope = config.ropeLayers[l] ?? true;
+          const q4 = rope ? applyRope(tf, heads(q as tfc.Tensor2D, numHeads, layer.qNorm), queryCos, querySin, rotation) : (tf.mul(heads(q as tfc.Tensor2D, numHeads, layer.qNorm), 1 / Math.sqrt(hd)) as tfc.Tensor4D);
+          let k4 = rope ? applyRope(tf, heads(k as tfc.Tensor2D, numKvHeads, layer.kNorm), cos, sin, rotation) : heads(k as tfc.Tensor2D, numKvHeads, layer.kNorm);
+          let v4 = heads(v as tfc.Tensor2D, numKvHeads, null);
           if (input.cache) ({ k: k4, v: v4 } = input.cache.append(tf, l, k4, v4));
           const attended = groupedAttention(tf, q4, k4, v4, l >= config.slidingWindowFromLayer ? window : full);
           const [o] = addAdapterDeltas(tf, attended as tfc.Tensor2D, applyGroup(tf, layer.o, attended as tfc.Tensor2D), [pr.o], training) as [tfc.Tensor2D];
@@ -183,6 +194,8 @@ export async function loadLlama(tf: Tf, config: LlamaConfig, reader: WeightReade
       return {
         inputNorm: layer.inputNorm,
         postNorm: layer.postNorm,
+        qNorm: layer.qNorm,
+        kNorm: layer.kNorm,
         matrices: groups.flatMap((g) => (g.kind === "frozen" ? g.matrices : [])),
         biases: groups.flatMap((g) => g.biases),
         projections: [pr.q, pr.k, pr.v, pr.o, pr.gate, pr.up, pr.down],

@@ -101,7 +101,8 @@ export function parameterCount(config: ModelConfig): number {
   }
   const kv = config.numKvHeads * config.headDim;
   const q = config.numHeads * config.headDim;
-  const perLayer = H * (q + 2 * kv) + q * H + 3 * H * config.intermediateSize + 2 * H;
+  // Projections, the two norms, and Qwen3's q/k head norms.
+  const perLayer = H * (q + 2 * kv) + q * H + 3 * H * config.intermediateSize + 2 * H + (config.qkNorm ? 2 * config.headDim : 0);
   return config.vocabSize * H * (config.tieWordEmbeddings ? 1 : 2) + config.numLayers * perLayer + H;
 }
 

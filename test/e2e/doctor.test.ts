@@ -2,6 +2,7 @@ import { totalmem } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startHubServer, type HubServer } from "../helpers/hub-server.js";
 import { cleanEnv, lastJson, runCli, tempDir } from "../helpers/run-cli.js";
+import { SUPPORTED_MODEL_TYPES } from "../../src/model/config.js";
 
 const TOKEN = "hf_doctorSecret987654321";
 const tmp = tempDir();
@@ -38,6 +39,10 @@ describe("finetune doctor", () => {
     expect(human.stdout).toContain(`RAM: ${(totalmem() / 1024 ** 3).toFixed(1)} GiB total, `);
     expect(human.stdout).toMatch(/RAM: [\d.]+ GiB total, [\d.]+ GiB free \(bf16\/int8\/nf4 base weights live here, outside the wasm heap\)/);
     expect(human.stdout).toMatch(/✓ wasm/);
+    // The model types config.json may name.
+    expect(report.model_types).toEqual([...SUPPORTED_MODEL_TYPES]);
+    expect(report.model_types).toEqual(expect.arrayContaining(["llama", "qwen2", "qwen3", "smollm3", "gpt2"]));
+    expect(human.stdout).toContain(`model types: ${SUPPORTED_MODEL_TYPES.join(", ")}`);
     expect(human.stdout).toContain("configured (HF_TOKEN)");
     expect(human.stdout).not.toContain(TOKEN);
   });

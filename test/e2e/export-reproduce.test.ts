@@ -26,18 +26,27 @@ async function trainRun(name: string, model: string, modules: string): Promise<s
 
 let llamaRun: string;
 let gpt2Run: string;
+let qwen3Run: string;
+let smollm3Run: string;
 
 beforeAll(async () => {
   const llama = join(tmp.path, "src-llama");
   const gpt2 = join(tmp.path, "src-gpt2");
   writeTinyCheckpoint(llama, { kind: "llama", seed: 71 });
   writeTinyCheckpoint(gpt2, { kind: "gpt2", seed: 72 });
+  // Qwen3 (head norms, head_dim 16 on hidden 32) and SmolLM3 (a NoPE layer) through train → export → eval.
+  writeTinyCheckpoint(join(tmp.path, "src-qwen3"), { kind: "qwen3", headDim: 16, tied: true, seed: 73 });
+  writeTinyCheckpoint(join(tmp.path, "src-smollm3"), { kind: "smollm3", layers: 2, noRopeLayers: [1, 0], seed: 74 });
   hub = await startHubServer([
     { name: "tiny/llama", commits: [{ files: filesOf(llama) }] },
     { name: "tiny/gpt2", commits: [{ files: filesOf(gpt2) }] },
+    { name: "tiny/qwen3", commits: [{ files: filesOf(join(tmp.path, "src-qwen3")) }] },
+    { name: "tiny/smollm3", commits: [{ files: filesOf(join(tmp.path, "src-smollm3")) }] },
   ]);
   llamaRun = await trainRun("llama", "tiny/llama", "all-linear");
   gpt2Run = await trainRun("gpt2", "tiny/gpt2", "[c_attn, c_proj, c_fc]");
+  qwen3Run = await trainRun("qwen3", "tiny/qwen3", "all-linear");
+  smollm3Run = await trainRun("smollm3", "tiny/smollm3", "[q_proj, v_proj]");
 });
 afterAll(async () => {
   await hub.close();
@@ -139,8 +148,8 @@ describe("finetune export", () => {
     for (const text of ["tiny/llama", hub.shas("tiny/llama")[0] ?? "?", lock.data[0]?.sha256 ?? "?", "PeftModel.from_pretrained", "vllm serve", "--lora adapter.gguf", "max_steps: 8", "last step train loss"]) expect(card).toContain(text);
   });
 
-  it("merged: eval loss of the merged model equals base + adapter (Llama and GPT-2 Conv1D)", async () => {
-    for (const [run, model] of [[llamaRun, "tiny/llama"], [gpt2Run, "tiny/gpt2"]] as const) {
+  it("merged: eval loss of the merged model equals base + adapter (Llama, GPT-2 Conv1D, Qwen3, SmolLM3)", async () => {
+    for (const [run, model] of [[llamaRun, "tiny/llama"], [gpt2Run, "tiny/gpt2"], [qwen3Run, "tiny/qwen3"], [smollm3Run, "tiny/smollm3"]] as const) {
       const out = join(tmp.path, `merged-${model.replace("/", "-")}`);
       const result = await runCli(["export", run, "--format", "merged", "--out", out], env());
       expect(result.code, result.stderr).toBe(0);
@@ -155,7 +164,7 @@ describe("finetune export", () => {
         const st = readFileSync(path);
         return JSON.parse(st.subarray(8, 8 + Number(st.readBigUInt64LE(0))).toString()) as Record<string, { dtype: string; shape: number[] }>;
       };
-      const baseHeader = header(join(tmp.path, model === "tiny/llama" ? "src-llama" : "src-gpt2", "model.safetensors"));
+      const baseHeader = header(join(tmp.path, `src-${model.slice("tiny/".length)}`, "model.safetensors"));
       const mergedHeader = header(join(out, "model.safetensors"));
       for (const [name, entry] of Object.entries(baseHeader)) if (name !== "__metadata__") expect(mergedHeader[name]).toMatchObject({ dtype: entry.dtype, shape: entry.shape });
     }

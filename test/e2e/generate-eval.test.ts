@@ -2,6 +2,7 @@ import { copyFileSync, mkdirSync, readdirSync, rmSync, truncateSync, writeFileSy
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadNativeWeights } from "../../src/backend/native-weights.js";
+import { SUPPORTED_MODEL_TYPES } from "../../src/model/config.js";
 import { filesOf, startHubServer, type HubServer } from "../helpers/hub-server.js";
 import { itNeeds, sharedFiles, sharedPath } from "../helpers/needs.js";
 import { referenceLogits, referenceMeanLoss } from "../helpers/reference-model.js";
@@ -106,7 +107,7 @@ describe("finetune generate", () => {
     const cases: Array<[string, string]> = [
       [variant("no-tokenizer", (d) => rmSync(join(d, "tokenizer.json"))), "config.json"],
       [variant("pickle-only", (d) => { rmSync(join(d, "model.safetensors")); writeFileSync(join(d, "pytorch_model.bin"), "x"); }), "pickle"],
-      [variant("bert", (d) => writeFileSync(join(d, "config.json"), JSON.stringify({ model_type: "bert" }))), 'model_type "bert" is not supported; supported: llama, mistral, qwen2, gpt2'],
+      [variant("bert", (d) => writeFileSync(join(d, "config.json"), JSON.stringify({ model_type: "bert" }))), `model_type "bert" is not supported; supported: ${SUPPORTED_MODEL_TYPES.join(", ")}`],
       [variant("truncated", (d) => truncateSync(join(d, "model.safetensors"), 2000)), "model.safetensors"],
       [variant("no-template", (d) => writeFileSync(join(d, "tokenizer_config.json"), JSON.stringify({ bos_token: "<s>", eos_token: "</s>" }))), "no chat template"],
     ];

@@ -236,10 +236,10 @@ export function ropeInvFreq(cfg: Json, dim: number): Float64Array {
   let scaling: Json | null;
   const params = cfg.rope_parameters;
   if (isObject(params)) {
-    theta = num(params, "rope_theta", num(cfg, "rope_theta", 10000));
+    theta = num(params, "rope_theta", num(cfg, "rope_theta", defaultTheta(cfg)));
     scaling = params;
   } else {
-    theta = num(cfg, "rope_theta", 10000);
+    theta = num(cfg, "rope_theta", defaultTheta(cfg));
     scaling = isObject(cfg.rope_scaling) ? cfg.rope_scaling : null;
   }
   const type = String(scaling?.rope_type ?? scaling?.type ?? "default");
@@ -275,6 +275,11 @@ export function ropeInvFreq(cfg: Json, dim: number): Float64Array {
   throw new Error(`reference: rope type ${type} is not supported`);
 }
 
+/** rope_theta when the config leaves it out: SmolLM3Config's default_theta, else 10000. */
+function defaultTheta(cfg: Json): number {
+  return cfg.model_type === "smollm3" ? 2000000 : 10000;
+}
+
 /** HF layout: dimension i pairs with i + d/2 (rotate_half), cos/sin = cat(freqs, freqs). Rotates each head. */
 function applyRope(x: Float64Array, heads: number, headDim: number, position: number, invFreq: Float64Array): Float64Array {
   const out = new Float64Array(x.length);
@@ -304,9 +309,9 @@ function slidingWindowFor(cfg: Json, modelType: string, layer: number): number |
   const layerTypes = cfg.layer_types;
   if (Array.isArray(layerTypes)) return layerTypes[layer] === "sliding_attention" ? window : null;
   if (modelType === "mistral") return window;
-  if (modelType === "qwen2") {
-    // Qwen2 checkpoints carry a sliding_window but only use it when use_sliding_window is on, and then only from
-    // layer max_window_layers onwards.
+  if (modelType === "qwen2" || modelType === "qwen3") {
+    // Qwen2/Qwen3 checkpoints carry a sliding_window but only use it when use_sliding_window is on, and then only
+    // from layer max_window_layers onwards.
     return cfg.use_sliding_window === true && layer >= num(cfg, "max_window_layers", 28) ? window : null;
   }
   return null;
@@ -322,11 +327,22 @@ function llamaLogits(cfg: Json, weights: Weights, ids: number[]): Float64Array[]
   const kvHeads = num(cfg, "num_key_value_heads", heads);
   const headDim = num(cfg, "head_dim", hidden / heads);
   const eps = num(cfg, "rms_norm_eps", 1e-6);
-  const tied = cfg.tie_word_embeddings === true;
-  // Qwen2 always has q/k/v biases (and no o bias); Llama has all four iff attention_bias; Mistral has none.
-  const qkvBias = modelType === "qwen2" || (modelType === "llama" && cfg.attention_bias === true);
-  const oBias = modelType === "llama" && cfg.attention_bias === true;
-  const mlpBias = modelType === "llama" && cfg.mlp_bias === true;
+  // SmolLM3Config ties the embeddings unless told otherwise; the others untie them.
+  const tied = typeof cfg.tie_word_embeddings === "boolean" ? cfg.tie_word_embeddings : modelType === "smollm3";
+  // Qwen2 always has q/k/v biases (and no o bias); Llama, Qwen3 and SmolLM3 have all four iff attention_bias;
+  // Mistral has none. MLP biases: Llama and SmolLM3 (mlp_bias).
+  const attentionBias = ["llama", "qwen3", "smollm3"].includes(modelType) && cfg.attention_bias === true;
+  const qkvBias = modelType === "qwen2" || attentionBias;
+  const oBias = attentionBias;
+  const mlpBias = (modelType === "llama" || modelType === "smollm3") && cfg.mlp_bias === true;
+  // Qwen3: RMSNorm over each head of q and k (weights [head_dim]) before RoPE.
+  const qkNorm = modelType === "qwen3";
+  // SmolLM3: RoPE only on the layers no_rope_layers marks 1 (by default every 4th layer is NoPE).
+  const usesRope = (layer: number): boolean => {
+    if (modelType !== "smollm3") return true;
+    if (Array.isArray(cfg.no_rope_layers)) return cfg.no_rope_layers[layer] === 1;
+    return (layer + 1) % num(cfg, "no_rope_layer_interval", 4) !== 0;
+  };
   const invFreq = ropeInvFreq(cfg, headDim);
   const scale = headDim ** -0.5;
 
@@ -357,9 +373,20 @@ function llamaLogits(cfg: Json, weights: Weights, ids: number[]): Float64Array[]
     const bUp = maybe(mlpBias, "mlp.up_proj.bias", inter);
     const bDown = maybe(mlpBias, "mlp.down_proj.bias", hidden);
 
+    const qNorm = qkNorm ? get("self_attn.q_norm.weight", [headDim]) : null;
+    const kNorm = qkNorm ? get("self_attn.k_norm.weight", [headDim]) : null;
+    /** Per-head RMSNorm (Qwen3), then RoPE (unless a NoPE layer). */
+    const position = (v: Float64Array, count: number, norm: Float64Array | null, t: number): Float64Array => {
+      let out = v;
+      if (norm) {
+        out = new Float64Array(v.length);
+        for (let h = 0; h < count; h++) out.set(rmsNorm(v.subarray(h * headDim, (h + 1) * headDim), norm, eps), h * headDim);
+      }
+      return usesRope(l) ? applyRope(out, count, headDim, t, invFreq) : out;
+    };
     const normed = x.map((row) => rmsNorm(row, inNorm, eps));
-    const q = normed.map((h, t) => applyRope(linear(h, wq, heads * headDim, bq), heads, headDim, t, invFreq));
-    const k = normed.map((h, t) => applyRope(linear(h, wk, kvHeads * headDim, bk), kvHeads, headDim, t, invFreq));
+    const q = normed.map((h, t) => position(linear(h, wq, heads * headDim, bq), heads, qNorm, t));
+    const k = normed.map((h, t) => position(linear(h, wk, kvHeads * headDim, bk), kvHeads, kNorm, t));
     const v = normed.map((h) => linear(h, wv, kvHeads * headDim, bv));
     const attn = attention(q, k, v, heads, kvHeads, headDim, scale, slidingWindowFor(cfg, modelType, l));
     x = x.map((row, t) => add(row, linear(attn[t] ?? new Float64Array(0), wo, hidden, bo)));
@@ -469,7 +496,7 @@ export function loadReference(dir: string): ReferenceModel {
     weights,
     logits(ids) {
       if (ids.length === 0) throw new Error("reference: no input ids");
-      if (modelType === "llama" || modelType === "mistral" || modelType === "qwen2") return llamaLogits(config, weights, ids);
+      if (["llama", "mistral", "qwen2", "qwen3", "smollm3"].includes(modelType)) return llamaLogits(config, weights, ids);
       if (modelType === "gpt2") return gpt2Logits(config, weights, ids);
       throw new Error(`reference: model_type ${modelType} is not supported`);
     },

@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 export interface TinySpec {
-  kind: "llama" | "mistral" | "qwen2" | "gpt2";
+  kind: "llama" | "mistral" | "qwen2" | "qwen3" | "smollm3" | "gpt2";
   /** Default 96. */
   vocab?: number;
   /** Default 32. */
@@ -37,8 +37,12 @@ export interface TinySpec {
   seed?: number;
   /** Storage dtype of every tensor. Default F32. */
   dtype?: "F32" | "F16" | "BF16";
-  /** llama only: attention_bias (q/k/v/o biases). qwen2 always has q/k/v biases. */
+  /** llama, qwen3, smollm3: attention_bias (q/k/v/o biases). qwen2 always has q/k/v biases. */
   attentionBias?: boolean;
+  /** qwen3: an explicit head_dim (may differ from hidden / heads, as in Qwen3-0.6B). */
+  headDim?: number;
+  /** smollm3: config.no_rope_layers (1 = the layer uses RoPE, 0 = NoPE); absent: no_rope_layer_interval 4 decides. */
+  noRopeLayers?: number[];
   /** gpt2 only: names carry `transformer.` (save_pretrained) or not (openai-community/gpt2). Default false. */
   transformerPrefix?: boolean;
 }
@@ -281,14 +285,14 @@ function sizesOf(spec: TinySpec): Sizes {
     intermediate: spec.intermediate ?? (spec.kind === "gpt2" ? 4 * (spec.hidden ?? 32) : 48),
     maxPositions: spec.maxPositions ?? 128,
   };
-  if (sizes.hidden % sizes.heads !== 0) throw new Error(`hidden ${sizes.hidden} is not a multiple of heads ${sizes.heads}`);
-  if ((sizes.hidden / sizes.heads) % 2 !== 0) throw new Error("head_dim must be even for RoPE");
+  if (spec.headDim === undefined && sizes.hidden % sizes.heads !== 0) throw new Error(`hidden ${sizes.hidden} is not a multiple of heads ${sizes.heads}`);
+  if ((spec.headDim ?? sizes.hidden / sizes.heads) % 2 !== 0) throw new Error("head_dim must be even for RoPE");
   if (sizes.heads % sizes.kvHeads !== 0) throw new Error(`heads ${sizes.heads} is not a multiple of kvHeads ${sizes.kvHeads}`);
   return sizes;
 }
 
 function llamaConfig(spec: TinySpec, s: Sizes, tied: boolean): Record<string, unknown> {
-  const architectures = { llama: "LlamaForCausalLM", mistral: "MistralForCausalLM", qwen2: "Qwen2ForCausalLM" } as const;
+  const architectures = { llama: "LlamaForCausalLM", mistral: "MistralForCausalLM", qwen2: "Qwen2ForCausalLM", qwen3: "Qwen3ForCausalLM", smollm3: "SmolLM3ForCausalLM" } as const;
   const kind = spec.kind === "gpt2" ? "llama" : spec.kind;
   // Real Qwen2/Mistral checkpoints use rope_theta 1e6 and eps 1e-6; copying that makes config reading matter.
   const ropeTheta = kind === "llama" ? 10000 : 1000000;
@@ -330,6 +334,22 @@ function llamaConfig(spec: TinySpec, s: Sizes, tied: boolean): Record<string, un
     config.use_sliding_window = false;
     config.sliding_window = spec.slidingWindow ?? 32768;
     config.max_window_layers = s.layers;
+  }
+  if (kind === "qwen3") {
+    // As Qwen3-0.6B's config.json: an explicit head_dim, no biases, the window off.
+    config.head_dim = spec.headDim ?? s.hidden / s.heads;
+    config.attention_bias = spec.attentionBias ?? false;
+    config.use_sliding_window = false;
+    config.sliding_window = null;
+    config.max_window_layers = s.layers;
+  }
+  if (kind === "smollm3") {
+    config.attention_bias = spec.attentionBias ?? false;
+    config.mlp_bias = false;
+    config.use_sliding_window = false;
+    config.sliding_window = null;
+    if (spec.noRopeLayers !== undefined) config.no_rope_layers = spec.noRopeLayers;
+    else config.no_rope_layer_interval = 4;
   }
   return config;
 }
@@ -401,9 +421,9 @@ export function tinyTensors(spec: TinySpec): Record<string, TinyTensor> {
     return t;
   }
 
-  const headDim = s.hidden / s.heads;
+  const headDim = spec.headDim ?? s.hidden / s.heads;
   const qkvBias = spec.kind === "qwen2" || spec.attentionBias === true;
-  const oBias = spec.kind === "llama" && spec.attentionBias === true;
+  const oBias = spec.kind !== "qwen2" && spec.attentionBias === true;
   t["model.embed_tokens.weight"] = rand([s.vocab, s.hidden], 0.5);
   for (let l = 0; l < s.layers; l++) {
     const p = `model.layers.${l}.`;
@@ -418,6 +438,11 @@ export function tinyTensors(spec: TinySpec): Record<string, TinyTensor> {
       t[p + "self_attn.v_proj.bias"] = rand([s.kvHeads * headDim], 0.1);
     }
     if (oBias) t[p + "self_attn.o_proj.bias"] = rand([s.hidden], 0.1);
+    if (spec.kind === "qwen3") {
+      // Per-head RMSNorm weights on q and k, away from 1 so that they matter.
+      t[p + "self_attn.q_norm.weight"] = { shape: [headDim], data: Float64Array.from({ length: headDim }, () => 1 + normal() * 0.3) };
+      t[p + "self_attn.k_norm.weight"] = { shape: [headDim], data: Float64Array.from({ length: headDim }, () => 1 + normal() * 0.3) };
+    }
     t[p + "post_attention_layernorm.weight"] = nearOne(s.hidden);
     t[p + "mlp.gate_proj.weight"] = rand([s.intermediate, s.hidden]);
     t[p + "mlp.up_proj.weight"] = rand([s.intermediate, s.hidden]);
@@ -430,9 +455,11 @@ export function tinyTensors(spec: TinySpec): Record<string, TinyTensor> {
 
 /** The config.json object a spec's checkpoint gets. */
 export function tinyConfig(spec: TinySpec): Record<string, unknown> {
-  if (spec.attentionBias !== undefined && spec.kind !== "llama") {
-    throw new Error(`attentionBias applies to llama only (qwen2 always has q/k/v biases; ${spec.kind} has none to choose)`);
+  if (spec.attentionBias !== undefined && !["llama", "qwen3", "smollm3"].includes(spec.kind)) {
+    throw new Error(`attentionBias applies to llama, qwen3 and smollm3 only (qwen2 always has q/k/v biases; ${spec.kind} has none to choose)`);
   }
+  if (spec.headDim !== undefined && spec.kind !== "qwen3") throw new Error("headDim applies to qwen3 only");
+  if (spec.noRopeLayers !== undefined && spec.kind !== "smollm3") throw new Error("noRopeLayers applies to smollm3 only");
   const s = sizesOf(spec);
   return spec.kind === "gpt2" ? gpt2Config(spec, s) : llamaConfig(spec, s, spec.tied === true);
 }

@@ -1,9 +1,12 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { UserError } from "../../../src/errors.js";
 import { toExamples } from "../../../src/data/formats.js";
 import { tokenizeExample, type TokenizedExample } from "../../../src/data/tokenize-example.js";
 import { renderChat } from "../../../src/tokenizer/chat.js";
 import type { ModelTokenizer } from "../../../src/tokenizer/load.js";
+import { ROOT } from "../../helpers/run-cli.js";
 import { tinyTokenizer } from "./fixture.js";
 
 let tok: ModelTokenizer;
@@ -124,7 +127,51 @@ describe("tokenizeExample: chat", () => {
         "{% if add_generation_prompt %}[assistant]{% endif %}",
     );
     const item = tokenizeExample(lastMarked, { kind: "chat", messages }, { completionOnly: true });
-    expect(trainedRuns(item)).toEqual(["Hello.", "Bye!"]);
+    // The EOS the template writes right after a turn is its end marker, trained with it.
+    expect(trainedRuns(item)).toEqual(["Hello.</s>", "Bye!"]);
+  });
+
+  it("Qwen3's real template: earlier turns lose their <think> block, every assistant turn is trained through <|im_end|>", async () => {
+    const { qwen3 } = JSON.parse(readFileSync(join(ROOT, "test", "fixtures", "chat-templates.json"), "utf8")) as Record<string, { template: string; eos_token: string }>;
+    if (!qwen3) throw new Error("no qwen3 template in the fixture");
+    const qwen = { ...(await tinyTokenizer(qwen3.template)), eosToken: qwen3.eos_token };
+    const chat = [
+      { role: "system", content: "Be brief." },
+      { role: "user", content: "Hi!" },
+      { role: "assistant", content: "<think>\nGreet back.\n</think>\n\nHello." },
+      { role: "user", content: "Bye?" },
+      { role: "assistant", content: "<think>\nSay bye.\n</think>\n\nBye!" },
+    ];
+    const item = tokenizeExample(qwen, { kind: "chat", messages: chat }, { completionOnly: true });
+    expect(qwen.decode(item.ids)).toBe(
+      "<s><|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\nHello.<|im_end|>\n" +
+        "<|im_start|>user\nBye?<|im_end|>\n<|im_start|>assistant\n<think>\nSay bye.\n</think>\n\nBye!<|im_end|>\n",
+    );
+    expect(trainedRuns(item)).toEqual(["Hello.<|im_end|>\n", "<think>\nSay bye.\n</think>\n\nBye!<|im_end|>\n"]);
+    // Without reasoning the last turn still gets the template's empty think block, trained as rendered.
+    const plain = tokenizeExample(qwen, { kind: "chat", messages: [chat[1], { role: "assistant", content: "Hello." }] as typeof chat }, { completionOnly: true });
+    expect(trainedRuns(plain)).toEqual(["<think>\n\n</think>\n\nHello.<|im_end|>\n"]);
+  });
+
+  it("SmolLM3's real template: /no_think keeps the empty think block in the prompt; /think trains the reasoning", async () => {
+    const { smollm3 } = JSON.parse(readFileSync(join(ROOT, "test", "fixtures", "chat-templates.json"), "utf8")) as Record<string, { template: string; eos_token: string }>;
+    if (!smollm3) throw new Error("no smollm3 template in the fixture");
+    const smol = { ...(await tinyTokenizer(smollm3.template)), eosToken: smollm3.eos_token };
+    const turns = [
+      { role: "user", content: "Hi!" },
+      { role: "assistant", content: "Hello." },
+      { role: "user", content: "Bye?" },
+      { role: "assistant", content: "<think>\nSay bye.\n</think>\nBye!" },
+    ];
+    const noThink = tokenizeExample(smol, { kind: "chat", messages: [{ role: "system", content: "Be brief. /no_think" }, ...turns] }, { completionOnly: true });
+    const text = smol.decode(noThink.ids);
+    // The header renders the day (strftime_now) and the custom instructions without the flag.
+    expect(text).toMatch(/^<s><\|im_start\|>system\n## Metadata\n\nKnowledge Cutoff Date: June 2025\nToday Date: \d\d \w+ \d{4}\nReasoning Mode: \/no_think\n\n## Custom Instructions\n\nBe brief\.\n\n<\|im_start\|>user\n/);
+    expect(trainedRuns(noThink)).toEqual(["Hello.<|im_end|>\n", "<think>\nSay bye.\n</think>\nBye!<|im_end|>\n"]);
+    expect(text).toContain("<|im_start|>assistant\n<think>\n\n</think>\nHello.<|im_end|>");
+    const think = tokenizeExample(smol, { kind: "chat", messages: [{ role: "system", content: "Be brief. /think" }, ...turns] }, { completionOnly: true });
+    expect(smol.decode(think.ids)).toContain("<|im_start|>assistant\nHello.<|im_end|>");
+    expect(trainedRuns(think)).toEqual(["Hello.<|im_end|>\n", "<think>\nSay bye.\n</think>\nBye!<|im_end|>\n"]);
   });
 
   it("a template that rewrites the assistant text cannot be masked: a UserError unless completionOnly is false", async () => {

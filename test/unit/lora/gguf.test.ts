@@ -221,6 +221,23 @@ describe("writeGgufAdapter", () => {
     }
   });
 
+  it("names Qwen3 qwen3 (NeoX RoPE: q/k unpermuted) and SmolLM3 smollm3 (llama.cpp's Llama converter: q/k permuted)", async () => {
+    const { dir, pairs } = await peftAdapter({ modules: LLAMA_MODULES([0]) });
+    const q = pairs.get("model.layers.0.self_attn.q_proj")?.b ?? new Float32Array();
+    const k = pairs.get("model.layers.0.self_attn.k_proj")?.b ?? new Float32Array();
+    const qwen3 = await writeGgufAdapter({ adapterDir: dir, modelConfig: llamaConfig("qwen3"), out: join(dir, "q3.gguf") });
+    expect(qwen3.architecture).toBe("qwen3");
+    const a = await readGguf(join(dir, "q3.gguf"));
+    expect(a.typedMetadata["general.architecture"]?.value).toBe("qwen3");
+    expect([a.data.get("blk.0.attn_q.weight.lora_b"), a.data.get("blk.0.attn_k.weight.lora_b")]).toEqual([q, k]);
+    const smol = await writeGgufAdapter({ adapterDir: dir, modelConfig: llamaConfig("smollm3"), out: join(dir, "s3.gguf") });
+    expect(smol.architecture).toBe("smollm3");
+    const b = await readGguf(join(dir, "s3.gguf"));
+    expect(b.typedMetadata["general.architecture"]?.value).toBe("smollm3");
+    expect(b.data.get("blk.0.attn_q.weight.lora_b")).toEqual(hfToLlamaCpp(q, 16, 4));
+    expect(b.data.get("blk.0.attn_k.weight.lora_b")).toEqual(hfToLlamaCpp(k, 8, 2));
+  });
+
   it("writes GPT-2 (fan_in_fan_out) adapters with PEFT's A/B unchanged: attn_qkv, attn_output, ffn_up, ffn_down", async () => {
     const { dir, pairs } = await peftAdapter({
       modules: {

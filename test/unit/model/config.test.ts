@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { UserError } from "../../../src/errors.js";
-import { parseModelConfig } from "../../../src/model/config.js";
+import { SUPPORTED_MODEL_TYPES, parseModelConfig } from "../../../src/model/config.js";
 
 const llama = { model_type: "llama", vocab_size: 100, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2 };
 
@@ -30,7 +30,7 @@ describe("parseModelConfig", () => {
   });
 
   it.each([
-    [{ model_type: "bert" }, 'model_type "bert" is not supported; supported: llama, mistral, qwen2, gpt2'],
+    [{ model_type: "bert" }, `model_type "bert" is not supported; supported: ${SUPPORTED_MODEL_TYPES.join(", ")}`],
     [{}, "model_type is missing"],
     [{ ...llama, hidden_size: "32" }, "hidden_size"],
     [{ ...llama, num_key_value_heads: 3 }, "must be a multiple of num_key_value_heads (3)"],

@@ -34,6 +34,8 @@ const SPECS: Record<string, TinySpec> = {
   "mistral sliding window 4": { kind: "mistral", slidingWindow: 4, seed: 37 },
   "qwen2 sliding window from layer 1": { kind: "qwen2", seed: 38 },
   "llama hidden 96, intermediate 200, BF16": { kind: "llama", hidden: 96, intermediate: 200, dtype: "BF16", seed: 39 },
+  "qwen3 head norms, head_dim 16 on hidden 32": { kind: "qwen3", headDim: 16, tied: true, seed: 46 },
+  "smollm3 NoPE layers": { kind: "smollm3", layers: 3, noRopeLayers: [1, 0, 1], seed: 47 },
 };
 /** Config edits the tiny builder has no option for. */
 const PATCHES: Record<string, Record<string, unknown>> = {

@@ -28,6 +28,8 @@ const SPECS: Record<string, TinySpec> = {
   "qwen2 biases": { kind: "qwen2", tied: true, seed: 33 },
   "mistral sliding window 3": { kind: "mistral", slidingWindow: 3, seed: 34 },
   gpt2: { kind: "gpt2", seed: 35 },
+  "qwen3 head norms": { kind: "qwen3", headDim: 16, seed: 36 },
+  "smollm3 NoPE layers": { kind: "smollm3", layers: 2, noRopeLayers: [0, 1], seed: 37 },
 };
 
 // Examples of different lengths; the labels train everything after the first token of each (as completion-only
