@@ -84,7 +84,7 @@ function chatSpans(tokenizer: ModelTokenizer, messages: ChatMessage[], completio
   let cursor = 0;
   messages.forEach((message, index) => {
     if (message.role !== "assistant") return;
-    const span = renderedSpan(tokenizer, messages, index, full, cursor) ?? throughEndMarker(full, contentSpan(full, message.content, cursor), tokenizer.eosToken);
+    const span = renderedSpan(tokenizer, messages, index, full, cursor) ?? fallbackSpan(tokenizer, messages, index, full, cursor);
     if (span === null) {
       // Without a span nothing is masked differently, so only completion-only training needs one.
       if (!completionOnly) return;
@@ -134,12 +134,40 @@ function contentSpan(full: string, content: string, cursor: number): [number, nu
 }
 
 /**
+ * Where the template renders a turn differently once later turns follow (Qwen3 drops earlier reasoning; Phi-3 ends
+ * only the whole conversation with EOS): the message's text, then the end-of-turn marker the template writes after
+ * it — what follows the text both here and where this turn is the last one rendered ("<|end|>\n"), in whole lines
+ * unless all of it, or else the EOS token written right after it.
+ */
+function fallbackSpan(tokenizer: ModelTokenizer, messages: ChatMessage[], index: number, full: string, cursor: number): [number, number] | null {
+  const span = contentSpan(full, messages[index]?.content ?? "", cursor);
+  if (span === null) return null;
+  const text = full.slice(span[0], span[1]);
+  let through: string | null = null;
+  try {
+    through = renderChat(tokenizer, messages.slice(0, index + 1), { addGenerationPrompt: false });
+  } catch {
+    // As in renderedSpan: a template may refuse the partial conversation.
+  }
+  const at = through === null ? -1 : through.lastIndexOf(text);
+  if (through !== null && at >= 0) {
+    const tail = through.slice(at + text.length);
+    let shared = 0;
+    while (shared < tail.length && full[span[1] + shared] === tail[shared]) shared += 1;
+    // Where the two part ways inside a line ("<|end|>\n<|" before "user|>" and "endoftext|>"), keep whole lines.
+    const marker = shared === tail.length ? shared : tail.lastIndexOf("\n", shared - 1) + 1;
+    if (marker > 0) return [span[0], span[1] + marker];
+  }
+  return throughEndMarker(full, span, tokenizer.eosToken);
+}
+
+/**
  * A fallback span stretched over the end-of-turn marker when the template writes the EOS token right after the
  * text (ChatML's <|im_end|>), and the newline after it, as a rendered span would include them: the model must learn
  * to end its turn.
  */
-function throughEndMarker(full: string, span: [number, number] | null, eosToken: string | null): [number, number] | null {
-  if (span === null || eosToken === null || eosToken === "" || !full.startsWith(eosToken, span[1])) return span;
+function throughEndMarker(full: string, span: [number, number], eosToken: string | null): [number, number] {
+  if (eosToken === null || eosToken === "" || !full.startsWith(eosToken, span[1])) return span;
   const end = span[1] + eosToken.length;
   return [span[0], full[end] === "\n" ? end + 1 : end];
 }

@@ -20,7 +20,7 @@ interface ModuleTarget {
 }
 
 /** llama.cpp architecture names (gguf-py constants MODEL_ARCH_NAMES); Mistral converts as LlamaModel. */
-const ARCHITECTURE: Record<string, string> = { llama: "llama", mistral: "llama", qwen2: "qwen2", qwen3: "qwen3", smollm3: "smollm3", gpt2: "gpt2" };
+const ARCHITECTURE: Record<string, string> = { llama: "llama", mistral: "llama", qwen2: "qwen2", qwen3: "qwen3", smollm3: "smollm3", phi3: "phi3", gpt2: "gpt2" };
 
 /** Tensor order in the file: by layer, then this order (llama.cpp pairs a/b by name, so order is cosmetic). */
 const ORDER = ["attn_q", "attn_k", "attn_v", "attn_qkv", "attn_output", "ffn_gate", "ffn_up", "ffn_down"];
@@ -138,6 +138,9 @@ function targetOf(module: string, config: ModelConfig, file: string): ModuleTarg
         "mlp.gate_proj": { ggufName: "ffn_gate", inFeatures: hidden, outFeatures: ffn, permuteHeads: null },
         "mlp.up_proj": { ggufName: "ffn_up", inFeatures: hidden, outFeatures: ffn, permuteHeads: null },
         "mlp.down_proj": { ggufName: "ffn_down", inFeatures: ffn, outFeatures: hidden, permuteHeads: null },
+        // Phi-3's fused modules: llama.cpp keeps them fused too (attn_qkv; ffn_up holds [gate | up]), NeoX RoPE.
+        "self_attn.qkv_proj": { ggufName: "attn_qkv", inFeatures: hidden, outFeatures: qDim + 2 * kvDim, permuteHeads: null },
+        "mlp.gate_up_proj": { ggufName: "ffn_up", inFeatures: hidden, outFeatures: 2 * ffn, permuteHeads: null },
       };
       const entry = table[m[2]];
       if (entry) target = { layer, ...entry };
@@ -158,7 +161,8 @@ function targetOf(module: string, config: ModelConfig, file: string): ModuleTarg
     }
   }
   if (!target) {
-    const supported = config.family === "llama" ? "q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj" : "c_attn, attn.c_proj, c_fc, mlp.c_proj";
+    const supported =
+      config.family !== "llama" ? "c_attn, attn.c_proj, c_fc, mlp.c_proj" : config.fusedProjections ? "qkv_proj, o_proj, gate_up_proj, down_proj" : "q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj";
     throw new UserError(
       `${file}: LoRA module ${module} has no llama.cpp (GGUF) tensor name for a ${config.modelType} model; ` +
         `GGUF export supports the per-layer projections ${supported}. Train without that target module to export to GGUF.`,

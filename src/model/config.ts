@@ -2,9 +2,9 @@ import { z } from "zod";
 import { UserError } from "../errors.js";
 import { ropeInverseFrequencies, type RopeSpec } from "./rope.js";
 
-export const SUPPORTED_MODEL_TYPES = ["llama", "mistral", "qwen2", "qwen3", "smollm3", "gpt2"] as const;
+export const SUPPORTED_MODEL_TYPES = ["llama", "mistral", "qwen2", "qwen3", "smollm3", "phi3", "gpt2"] as const;
 
-/** Llama-family decoder (Llama 2/3, Mistral, Qwen2, Qwen3, SmolLM 1-3, TinyLlama), normalised from config.json. */
+/** Llama-family decoder (Llama 2/3, Mistral, Qwen2, Qwen3, SmolLM 1-3, TinyLlama, Phi-3/3.5/4-mini), normalised from config.json. */
 export interface LlamaConfig {
   family: "llama";
   modelType: string;
@@ -17,8 +17,16 @@ export interface LlamaConfig {
   headDim: number;
   rmsNormEps: number;
   rope: RopeSpec;
-  /** inv_freq after any scaling, length headDim/2, float32 as transformers computes it. */
+  /** The leading dimensions of each head that rotate (Phi-3's partial_rotary_factor); the rest pass through. */
+  rotaryDim: number;
+  /** inv_freq after any scaling, length rotaryDim/2, float32 as transformers computes it (LongRoPE: the short factors). */
   ropeInvFreq: Float32Array;
+  /** LongRoPE: the long factors' inv_freq, used for every position of a sequence longer than `fromLength`. */
+  ropeLong: { invFreq: Float32Array; fromLength: number } | null;
+  /** LongRoPE's attention factor on cos and sin (1 otherwise). */
+  ropeAttentionFactor: number;
+  /** Phi-3: q/k/v in one qkv_proj and gate/up in one gate_up_proj (and LoRA targets those fused modules). */
+  fusedProjections: boolean;
   tieWordEmbeddings: boolean;
   /** q/k/v projection biases (Qwen2, or attention_bias). */
   qkvBias: boolean;
@@ -63,12 +71,15 @@ const ropeScaling = z
     low_freq_factor: z.number().positive().optional(),
     high_freq_factor: z.number().positive().optional(),
     original_max_position_embeddings: count.optional(),
+    short_factor: z.array(z.number().positive()).optional(),
+    long_factor: z.array(z.number().positive()).optional(),
+    attention_factor: z.number().positive().optional(),
   })
   .passthrough();
 
 const llamaSchema = z
   .object({
-    model_type: z.enum(["llama", "mistral", "qwen2", "qwen3", "smollm3"]),
+    model_type: z.enum(["llama", "mistral", "qwen2", "qwen3", "smollm3", "phi3"]),
     vocab_size: count,
     hidden_size: count,
     intermediate_size: count,
@@ -90,6 +101,8 @@ const llamaSchema = z
     layer_types: z.array(z.string()).nullish(),
     no_rope_layers: z.array(z.number().int().min(0).max(1)).nullish(),
     no_rope_layer_interval: count.optional(),
+    partial_rotary_factor: z.number().positive().max(1).optional(),
+    original_max_position_embeddings: count.optional(),
     hidden_act: z.string().default("silu"),
   })
   .passthrough();
@@ -141,11 +154,18 @@ function parseLlama(raw: unknown, source: string): LlamaConfig {
   if (!Number.isInteger(headDim) || headDim % 2 !== 0) {
     throw new UserError(`${source}: head dimension ${headDim} (hidden_size / num_attention_heads) must be an even integer.`);
   }
+  // int(head_dim · partial_rotary_factor), as transformers sizes the rotary part.
+  const rotaryDim = Math.floor(headDim * (c.partial_rotary_factor ?? 1));
+  if (rotaryDim < 2 || rotaryDim % 2 !== 0) {
+    throw new UserError(`${source}: partial_rotary_factor ${c.partial_rotary_factor} gives ${rotaryDim} rotary dimensions of ${headDim}; it must give an even number ≥ 2.`);
+  }
   // SmolLM3Config's default rope base is 2e6; the others' 10000.
   const theta = c.rope_parameters?.rope_theta ?? c.rope_theta ?? (c.model_type === "smollm3" ? 2000000 : 10000);
-  const rope = ropeSpec(c.rope_parameters ?? c.rope_scaling ?? null, theta, c.max_position_embeddings, source);
+  const rope = ropeSpec(c.rope_parameters ?? c.rope_scaling ?? null, { theta, maxPositions: c.max_position_embeddings, originalMaxPositions: c.original_max_position_embeddings, rotaryDim }, source);
   const ropeLayers = smolLm3RopeLayers(c, source);
-  const slidingWindow = c.model_type === "mistral" ? (c.sliding_window ?? null) : c.use_sliding_window ? (c.sliding_window ?? null) : null;
+  // Mistral and Phi-3 apply sliding_window whenever it is set; Qwen only with use_sliding_window.
+  const alwaysWindowed = c.model_type === "mistral" || c.model_type === "phi3";
+  const slidingWindow = alwaysWindowed ? (c.sliding_window ?? null) : c.use_sliding_window ? (c.sliding_window ?? null) : null;
   if (slidingWindow !== null && c.model_type === "smollm3") {
     throw new UserError(`${source}: use_sliding_window with sliding_window ${slidingWindow} is not supported for smollm3 yet (SmolLM3's released configs keep it off); set use_sliding_window to false.`);
   }
@@ -162,7 +182,11 @@ function parseLlama(raw: unknown, source: string): LlamaConfig {
     headDim,
     rmsNormEps: c.rms_norm_eps,
     rope,
-    ropeInvFreq: ropeInverseFrequencies(rope, headDim),
+    rotaryDim,
+    ropeInvFreq: ropeInverseFrequencies(rope, rotaryDim),
+    ropeLong: rope.type === "longrope" ? { invFreq: ropeInverseFrequencies(rope, rotaryDim, "long"), fromLength: rope.originalMaxPositions } : null,
+    ropeAttentionFactor: rope.type === "longrope" ? rope.attentionFactor : 1,
+    fusedProjections: c.model_type === "phi3",
     // SmolLM3Config ties the embeddings unless told otherwise; the other configs untie them.
     tieWordEmbeddings: c.tie_word_embeddings ?? c.model_type === "smollm3",
     qkvBias: c.model_type === "qwen2" || c.attention_bias,
@@ -215,14 +239,22 @@ function slidingFrom(c: LlamaFields, window: number | null, source: string): num
   return from;
 }
 
-const SUPPORTED_ROPE = ["default", "linear", "llama3"];
+const SUPPORTED_ROPE = ["default", "linear", "llama3", "longrope"];
 
-function ropeSpec(scaling: z.infer<typeof ropeScaling> | null, theta: number, maxPositions: number, source: string): RopeSpec {
-  const type = scaling?.rope_type ?? scaling?.type ?? "default";
+function ropeSpec(
+  scaling: z.infer<typeof ropeScaling> | null,
+  model: { theta: number; maxPositions: number; originalMaxPositions: number | undefined; rotaryDim: number },
+  source: string,
+): RopeSpec {
+  const { theta, maxPositions } = model;
+  // "su" is LongRoPE's name in early Phi-3 configs.
+  const named = scaling?.rope_type ?? scaling?.type ?? "default";
+  const type = named === "su" ? "longrope" : named;
   if (!SUPPORTED_ROPE.includes(type)) {
     throw new UserError(`${source}: rope type "${type}" is not supported yet; supported: ${SUPPORTED_ROPE.join(", ")}.`);
   }
   if (type === "default") return { type: "default", theta };
+  if (type === "longrope") return longRope(scaling ?? {}, model, source);
   const factor = scaling?.factor;
   if (factor === undefined) throw new UserError(`${source}: rope scaling "${type}" needs a "factor".`);
   if (type === "linear") return { type: "linear", theta, factor };
@@ -234,6 +266,25 @@ function ropeSpec(scaling: z.infer<typeof ropeScaling> | null, theta: number, ma
     highFreqFactor: scaling?.high_freq_factor ?? 4,
     originalMaxPositions: scaling?.original_max_position_embeddings ?? maxPositions,
   };
+}
+
+/**
+ * LongRoPE as transformers' _compute_longrope_parameters: a config-level original_max_position_embeddings sets
+ * factor = max_position_embeddings / original; the attention factor, unless given, is √(1 + ln factor / ln original)
+ * for a factor above 1.
+ */
+function longRope(scaling: z.infer<typeof ropeScaling>, model: { theta: number; maxPositions: number; originalMaxPositions: number | undefined; rotaryDim: number }, source: string): RopeSpec {
+  const original = model.originalMaxPositions ?? scaling.original_max_position_embeddings ?? model.maxPositions;
+  const factor = model.originalMaxPositions !== undefined || scaling.original_max_position_embeddings !== undefined ? model.maxPositions / original : scaling.factor;
+  const half = model.rotaryDim / 2;
+  for (const key of ["short_factor", "long_factor"] as const) {
+    const list = scaling[key];
+    if (list?.length !== half) {
+      throw new UserError(`${source}: rope scaling longrope needs ${key} with one factor per rotary frequency (${half}); it has ${list?.length ?? "none"}.`);
+    }
+  }
+  const attentionFactor = scaling.attention_factor ?? (factor !== undefined && factor > 1 ? Math.sqrt(1 + Math.log(factor) / Math.log(original)) : 1);
+  return { type: "longrope", theta: model.theta, shortFactor: scaling.short_factor ?? [], longFactor: scaling.long_factor ?? [], originalMaxPositions: original, attentionFactor };
 }
 
 function parseGpt2(raw: unknown, source: string): Gpt2Config {

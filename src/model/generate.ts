@@ -41,7 +41,11 @@ export async function generate(params: GenerateParams): Promise<GenerateResult> 
   const random = seededRandom(params.seed);
   // The prompt and every token fed back: the last new token is never fed, and the context caps the total.
   const capacity = Math.min(params.promptIds.length + params.maxNewTokens, model.config.maxPositions);
-  const decoder = model.newDecoder(Math.max(capacity, 1));
+  let decoder = model.newDecoder(Math.max(capacity, 1));
+  // LongRoPE (Phi-3) rotates every position with other factors once the sequence outgrows the original context:
+  // as transformers does, the cache is then rebuilt from the whole sequence.
+  const ropeSwitch = model.config.family === "llama" ? (model.config.ropeLong?.fromLength ?? null) : null;
+  let cached = 0;
   const ids: number[] = [];
   let prefillSeconds = 0;
   let decodeStarted = 0;
@@ -63,8 +67,15 @@ export async function generate(params: GenerateParams): Promise<GenerateResult> 
         stopReason = "context";
         break;
       }
+      if (ropeSwitch !== null && cached > 0 && cached <= ropeSwitch && cached + input.length > ropeSwitch) {
+        decoder.dispose();
+        decoder = model.newDecoder(Math.max(capacity, 1));
+        input = [...params.promptIds, ...ids];
+        cached = 0;
+      }
       const started = performance.now();
       const row = decoder.step(input);
+      cached += input.length;
       if (step === 0) {
         prefillSeconds = (performance.now() - started) / 1000;
         decodeStarted = performance.now();

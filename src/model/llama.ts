@@ -7,7 +7,7 @@ import { nativeDecoder, type DecoderLayer } from "../backend/native-decoder.js";
 import { tensorMatrix, type FrozenMatrix } from "./frozen.js";
 import { adapterVariables, addAdapterDeltas, applyGroup, groupMember, transposeInto, type ProjectionGroup } from "./linear.js";
 import { applyRope, rmsNorm, rotateHalfMatrix, silu } from "./ops.js";
-import { ropeTables } from "./rope.js";
+import { headRopeTables } from "./rope.js";
 import type { CausalLM, ForwardInput, Projection, Tf } from "./types.js";
 import type { WeightReader } from "./weight-reader.js";
 
@@ -21,7 +21,8 @@ interface Layer {
   postNorm: tfc.Tensor1D;
   gateUp: ProjectionGroup;
   down: ProjectionGroup;
-  projections: { q: Projection; k: Projection; v: Projection; o: Projection; gate: Projection; up: Projection; down: Projection };
+  /** Per group, the projections its outputs belong to: q, k, v (or Phi-3's one qkv_proj); o; gate, up (or gate_up_proj); down. */
+  projections: { qkv: Projection[]; o: Projection; gateUp: Projection[]; down: Projection };
 }
 
 /**
@@ -88,6 +89,9 @@ export async function loadLlama(tf: Tf, config: LlamaConfig, reader: WeightReade
     }
     return { kind: "tensor", weights, biases, outs };
   };
+  /** A fused output [N, Σ sizes] (Phi-3) split into its parts; separate outputs pass through. */
+  const unfuse = (parts: tfc.Tensor2D[], sizes: number[]): tfc.Tensor2D[] =>
+    parts.length === 1 && sizes.length > 1 ? (tf.split(parts[0] as tfc.Tensor2D, sizes, 1) as tfc.Tensor2D[]) : parts;
   const table = async (name: string): Promise<FrozenMatrix> =>
     reader.store ? frozen(name, V, H) : tensorMatrix(tf, keep(tf.tensor2d(await reader.read(name, [V, H]), [V, H])));
 
@@ -98,20 +102,20 @@ export async function loadLlama(tf: Tf, config: LlamaConfig, reader: WeightReade
     const p = `model.layers.${l}`;
     const attn = (m: string) => `${p}.self_attn.${m}_proj`;
     const mlp = (m: string) => `${p}.mlp.${m}_proj`;
-    const qkv = await group(["q", "k", "v"].map(attn), [qOut, kvOut, kvOut], H, config.qkvBias);
+    // Phi-3 stores q/k/v and gate/up fused ([q | k | v], [gate | up]); its adapters target the fused modules.
+    const qkvModules = config.fusedProjections ? [attn("qkv")] : ["q", "k", "v"].map(attn);
+    const gateUpModules = config.fusedProjections ? [mlp("gate_up")] : ["gate", "up"].map(mlp);
+    const qkv = await group(qkvModules, config.fusedProjections ? [qOut + 2 * kvOut] : [qOut, kvOut, kvOut], H, config.qkvBias);
     const o = await group([attn("o")], [H], qOut, config.oBias);
-    const gateUp = await group(["gate", "up"].map(mlp), [I, I], H, config.mlpBias);
+    const gateUp = await group(gateUpModules, config.fusedProjections ? [2 * I] : [I, I], H, config.mlpBias);
     const down = await group([mlp("down")], [H], I, config.mlpBias);
     const layerProjections = {
-      q: groupMember(tf, qkv, 0, attn("q")),
-      k: groupMember(tf, qkv, 1, attn("k")),
-      v: groupMember(tf, qkv, 2, attn("v")),
+      qkv: qkvModules.map((name, i) => groupMember(tf, qkv, i, name)),
       o: groupMember(tf, o, 0, attn("o")),
-      gate: groupMember(tf, gateUp, 0, mlp("gate")),
-      up: groupMember(tf, gateUp, 1, mlp("up")),
+      gateUp: gateUpModules.map((name, i) => groupMember(tf, gateUp, i, name)),
       down: groupMember(tf, down, 0, mlp("down")),
     };
-    for (const projection of Object.values(layerProjections)) projections.set(projection.name, projection);
+    for (const projection of [...layerProjections.qkv, layerProjections.o, ...layerProjections.gateUp, layerProjections.down]) projections.set(projection.name, projection);
     layers.push({
       inputNorm: await vector(`${p}.input_layernorm.weight`, H),
       qNorm: config.qkNorm ? await vector(`${p}.self_attn.q_norm.weight`, hd) : null,
@@ -134,10 +138,16 @@ export async function loadLlama(tf: Tf, config: LlamaConfig, reader: WeightReade
       // Rotary tables [B or 1, 1, T, hd] for keys, and for queries with the attention scale folded in.
       const ropePositions = input.positions ? positions : positions.subarray(0, T);
       const ropeShape = [input.positions ? B : 1, 1, T, hd];
-      const keyRope = ropeTables(config.ropeInvFreq, ropePositions);
-      const queryRope = ropeTables(config.ropeInvFreq, ropePositions, 1 / Math.sqrt(hd));
+      // LongRoPE: the long factors for every position once the sequence is longer than the original context
+      // (transformers decides by the largest position id, as here).
+      let longest = 0;
+      for (const position of positions) longest = Math.max(longest, position + 1);
+      const invFreq = config.ropeLong && longest > config.ropeLong.fromLength ? config.ropeLong.invFreq : config.ropeInvFreq;
+      const tableOptions = { headDim: hd, attentionFactor: config.ropeAttentionFactor };
+      const keyRope = headRopeTables(invFreq, ropePositions, tableOptions);
+      const queryRope = headRopeTables(invFreq, ropePositions, { ...tableOptions, scale: 1 / Math.sqrt(hd) });
       const rope = [keyRope.cos, keyRope.sin, queryRope.cos, queryRope.sin].map((table) => tf.tensor(table, ropeShape));
-      const rotation = tf.tensor2d(rotateHalfMatrix(hd), [hd, hd]);
+      const rotation = tf.tensor2d(rotateHalfMatrix(hd, config.rotaryDim), [hd, hd]);
       const maskFor = (slidingWindow: number | null) => attentionMask(tf, { batch: B, queries: T, past, slidingWindow, segments: input.segments });
       const fullMask = maskFor(null);
       const windowMask = config.slidingWindow === null ? fullMask : maskFor(config.slidingWindow);
@@ -153,7 +163,7 @@ export async function loadLlama(tf: Tf, config: LlamaConfig, reader: WeightReade
           const full = fullMask ? (c[5] ?? null) : null;
           const window = separateWindow ? (c[fullMask ? 6 : 5] ?? null) : full;
           const h = rmsNorm(tf, x, layer.inputNorm, config.rmsNormEps, training) as tfc.Tensor2D;
-          const [q, k, v] = addAdapterDeltas(tf, h, applyGroup(tf, layer.qkv, h), [pr.q, pr.k, pr.v], training);
+          const [q, k, v] = unfuse(addAdapterDeltas(tf, h, applyGroup(tf, layer.qkv, h), pr.qkv, training), [qOut, kvOut, kvOut]);
           // Per head: Qwen3's RMSNorm, then RoPE — or, on SmolLM3's NoPE layers, only the queries' 1/√hd (which
           // the query tables carry otherwise).
           const heads = (t: tfc.Tensor2D, count: number, headNorm: tfc.Tensor1D | null) => {
@@ -169,13 +179,13 @@ export async function loadLlama(tf: Tf, config: LlamaConfig, reader: WeightReade
           const [o] = addAdapterDeltas(tf, attended as tfc.Tensor2D, applyGroup(tf, layer.o, attended as tfc.Tensor2D), [pr.o], training) as [tfc.Tensor2D];
           x = tf.add(x, o);
           const h2 = rmsNorm(tf, x, layer.postNorm, config.rmsNormEps, training) as tfc.Tensor2D;
-          const [gate, up] = addAdapterDeltas(tf, h2, applyGroup(tf, layer.gateUp, h2), [pr.gate, pr.up], training);
+          const [gate, up] = unfuse(addAdapterDeltas(tf, h2, applyGroup(tf, layer.gateUp, h2), pr.gateUp, training), [I, I]);
           const act = tf.mul(silu(tf, gate as tfc.Tensor2D), up as tfc.Tensor2D) as tfc.Tensor2D;
           const [d] = addAdapterDeltas(tf, act, applyGroup(tf, layer.down, act), [pr.down], training) as [tfc.Tensor2D];
           x = tf.add(x, d);
           return x;
         };
-        x = runLayer(tf, x, constants, body, { training, checkpoint: input.checkpoint ?? false, variables: adapterVariables(Object.values(pr)) });
+        x = runLayer(tf, x, constants, body, { training, checkpoint: input.checkpoint ?? false, variables: adapterVariables([...pr.qkv, pr.o, ...pr.gateUp, pr.down]) });
       }
       let out = tf.reshape(x, [B, T, H]) as tfc.Tensor3D;
       if (input.lastOnly) out = tf.slice(out, [0, T - 1, 0], [B, 1, H]);
@@ -185,8 +195,12 @@ export async function loadLlama(tf: Tf, config: LlamaConfig, reader: WeightReade
     return result;
   };
 
-  /** With every matrix in the native store, generation runs the whole model natively (backend/native-decoder.ts). */
+  /**
+   * With every matrix in the native store, generation runs the whole model natively (backend/native-decoder.ts).
+   * It knows neither fused projections nor partial or LongRoPE rotation (Phi-3): those keep the tfjs path.
+   */
   const leanDecoder = (capacity: number) => {
+    if (config.fusedProjections || config.rotaryDim !== hd || config.ropeLong !== null || config.ropeAttentionFactor !== 1) return null;
     const decoderLayers = layers.map((layer): DecoderLayer | null => {
       const groups = [layer.qkv, layer.o, layer.gateUp, layer.down];
       if (groups.some((g) => g.kind !== "frozen")) return null;
@@ -198,7 +212,7 @@ export async function loadLlama(tf: Tf, config: LlamaConfig, reader: WeightReade
         kNorm: layer.kNorm,
         matrices: groups.flatMap((g) => (g.kind === "frozen" ? g.matrices : [])),
         biases: groups.flatMap((g) => g.biases),
-        projections: [pr.q, pr.k, pr.v, pr.o, pr.gate, pr.up, pr.down],
+        projections: [...pr.qkv, pr.o, ...pr.gateUp, pr.down],
       };
     });
     if (decoderLayers.some((layer) => layer === null)) return null;

@@ -57,9 +57,12 @@ export function applyRope(tf: Tf, x: tfc.Tensor4D, cos: tfc.Tensor, sin: tfc.Ten
   return tf.add(tf.mul(x, cos), tf.mul(rotated, sin)) as tfc.Tensor4D;
 }
 
-/** R [headDim, headDim] with x·R = rotate_half(x) = concat(−x[half:], x[:half]). */
-export function rotateHalfMatrix(headDim: number): Float32Array {
-  const half = headDim / 2;
+/**
+ * R [headDim, headDim] with x·R = rotate_half(x) = concat(−x[half:], x[:half]) over the first `rotaryDim`
+ * dimensions (half = rotaryDim / 2); the others map to zero (their sin is 0: they pass through unrotated).
+ */
+export function rotateHalfMatrix(headDim: number, rotaryDim = headDim): Float32Array {
+  const half = rotaryDim / 2;
   const r = new Float32Array(headDim * headDim);
   for (let j = 0; j < half; j += 1) {
     r[(j + half) * headDim + j] = -1;

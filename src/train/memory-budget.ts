@@ -121,7 +121,10 @@ function storedWeights(config: ModelConfig): { count: number; tensors: number; l
   const q = config.numHeads * config.headDim;
   const heads = config.tieWordEmbeddings ? 1 : 2;
   const perLayer = H * (q + 2 * kv) + q * H + 3 * H * config.intermediateSize;
-  return { count: heads * embedding + config.numLayers * perLayer, tensors: 7 * config.numLayers + heads, largest: Math.max(embedding, H * config.intermediateSize, H * q) };
+  // Phi-3's fused qkv_proj and gate_up_proj are one matrix each.
+  const matrices = config.fusedProjections ? 4 : 7;
+  const widest = config.fusedProjections ? Math.max(2 * config.intermediateSize, q + 2 * kv) : Math.max(config.intermediateSize, q);
+  return { count: heads * embedding + config.numLayers * perLayer, tensors: matrices * config.numLayers + heads, largest: Math.max(embedding, H * widest) };
 }
 
 /** Llama-family projection biases (Qwen2's q/k/v, attention_bias, mlp_bias): parameterCount leaves them out. */

@@ -28,6 +28,7 @@ let llamaRun: string;
 let gpt2Run: string;
 let qwen3Run: string;
 let smollm3Run: string;
+let phi3Run: string;
 
 beforeAll(async () => {
   const llama = join(tmp.path, "src-llama");
@@ -37,16 +38,19 @@ beforeAll(async () => {
   // Qwen3 (head norms, head_dim 16 on hidden 32) and SmolLM3 (a NoPE layer) through train → export → eval.
   writeTinyCheckpoint(join(tmp.path, "src-qwen3"), { kind: "qwen3", headDim: 16, tied: true, seed: 73 });
   writeTinyCheckpoint(join(tmp.path, "src-smollm3"), { kind: "smollm3", layers: 2, noRopeLayers: [1, 0], seed: 74 });
+  writeTinyCheckpoint(join(tmp.path, "src-phi3"), { kind: "phi3", partialRotary: 0.5, longRope: { original: 32 }, maxPositions: 128, seed: 75 });
   hub = await startHubServer([
     { name: "tiny/llama", commits: [{ files: filesOf(llama) }] },
     { name: "tiny/gpt2", commits: [{ files: filesOf(gpt2) }] },
     { name: "tiny/qwen3", commits: [{ files: filesOf(join(tmp.path, "src-qwen3")) }] },
     { name: "tiny/smollm3", commits: [{ files: filesOf(join(tmp.path, "src-smollm3")) }] },
+    { name: "tiny/phi3", commits: [{ files: filesOf(join(tmp.path, "src-phi3")) }] },
   ]);
   llamaRun = await trainRun("llama", "tiny/llama", "all-linear");
   gpt2Run = await trainRun("gpt2", "tiny/gpt2", "[c_attn, c_proj, c_fc]");
   qwen3Run = await trainRun("qwen3", "tiny/qwen3", "all-linear");
   smollm3Run = await trainRun("smollm3", "tiny/smollm3", "[q_proj, v_proj]");
+  phi3Run = await trainRun("phi3", "tiny/phi3", "[qkv_proj, gate_up_proj]");
 });
 afterAll(async () => {
   await hub.close();
@@ -148,8 +152,8 @@ describe("finetune export", () => {
     for (const text of ["tiny/llama", hub.shas("tiny/llama")[0] ?? "?", lock.data[0]?.sha256 ?? "?", "PeftModel.from_pretrained", "vllm serve", "--lora adapter.gguf", "max_steps: 8", "last step train loss"]) expect(card).toContain(text);
   });
 
-  it("merged: eval loss of the merged model equals base + adapter (Llama, GPT-2 Conv1D, Qwen3, SmolLM3)", async () => {
-    for (const [run, model] of [[llamaRun, "tiny/llama"], [gpt2Run, "tiny/gpt2"], [qwen3Run, "tiny/qwen3"], [smollm3Run, "tiny/smollm3"]] as const) {
+  it("merged: eval loss of the merged model equals base + adapter (Llama, GPT-2 Conv1D, Qwen3, SmolLM3, Phi-3's fused modules)", async () => {
+    for (const [run, model] of [[llamaRun, "tiny/llama"], [gpt2Run, "tiny/gpt2"], [qwen3Run, "tiny/qwen3"], [smollm3Run, "tiny/smollm3"], [phi3Run, "tiny/phi3"]] as const) {
       const out = join(tmp.path, `merged-${model.replace("/", "-")}`);
       const result = await runCli(["export", run, "--format", "merged", "--out", out], env());
       expect(result.code, result.stderr).toBe(0);

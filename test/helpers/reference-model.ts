@@ -275,21 +275,44 @@ export function ropeInvFreq(cfg: Json, dim: number): Float64Array {
   throw new Error(`reference: rope type ${type} is not supported`);
 }
 
+/**
+ * LongRoPE (modeling_rope_utils' _compute_longrope_parameters): inv_freq[i] = 1 / (ext[i] · θ^(2i/dim)) with the long
+ * factors for a sequence longer than the original context, the short ones otherwise; cos and sin scaled by the
+ * attention factor, √(1 + ln(factor) / ln(original)) unless the config gives it, factor = max / original positions.
+ * Null without longrope scaling.
+ */
+function longRopeFor(cfg: Json, dim: number, length: number): { invFreq: Float64Array; attentionFactor: number } | null {
+  const scaling = isObject(cfg.rope_scaling) ? cfg.rope_scaling : null;
+  const type = String(scaling?.rope_type ?? scaling?.type ?? "default");
+  if (scaling === null || (type !== "longrope" && type !== "su")) return null;
+  const maxPositions = num(cfg, "max_position_embeddings");
+  const configOriginal = typeof cfg.original_max_position_embeddings === "number" ? cfg.original_max_position_embeddings : null;
+  const original = configOriginal ?? maxPositions;
+  const factor = configOriginal !== null ? maxPositions / configOriginal : typeof scaling.factor === "number" ? scaling.factor : 1;
+  const attentionFactor = typeof scaling.attention_factor === "number" ? scaling.attention_factor : factor > 1 ? Math.sqrt(1 + Math.log(factor) / Math.log(original)) : 1;
+  const ext = (length > original ? scaling.long_factor : scaling.short_factor) as number[];
+  const theta = num(cfg, "rope_theta", 10000);
+  const invFreq = new Float64Array(dim / 2);
+  for (let i = 0; i < dim / 2; i++) invFreq[i] = 1 / ((ext[i] ?? NaN) * theta ** ((2 * i) / dim));
+  return { invFreq, attentionFactor };
+}
+
 /** rope_theta when the config leaves it out: SmolLM3Config's default_theta, else 10000. */
 function defaultTheta(cfg: Json): number {
   return cfg.model_type === "smollm3" ? 2000000 : 10000;
 }
 
 /** HF layout: dimension i pairs with i + d/2 (rotate_half), cos/sin = cat(freqs, freqs). Rotates each head. */
-function applyRope(x: Float64Array, heads: number, headDim: number, position: number, invFreq: Float64Array): Float64Array {
-  const out = new Float64Array(x.length);
-  const half = headDim / 2;
+function applyRope(x: Float64Array, heads: number, headDim: number, position: number, invFreq: Float64Array, factor = 1): Float64Array {
+  // Partial rotary (Phi-3): only the first 2·invFreq.length dimensions of each head rotate; the rest pass through.
+  const out = Float64Array.from(x);
+  const half = invFreq.length;
   for (let h = 0; h < heads; h++) {
     const base = h * headDim;
     for (let i = 0; i < half; i++) {
       const angle = position * (invFreq[i] ?? 0);
-      const cos = Math.cos(angle);
-      const sin = Math.sin(angle);
+      const cos = Math.cos(angle) * factor;
+      const sin = Math.sin(angle) * factor;
       const a = x[base + i] ?? 0;
       const b = x[base + i + half] ?? 0;
       out[base + i] = a * cos - b * sin;
@@ -308,7 +331,7 @@ function slidingWindowFor(cfg: Json, modelType: string, layer: number): number |
   if (window === null) return null;
   const layerTypes = cfg.layer_types;
   if (Array.isArray(layerTypes)) return layerTypes[layer] === "sliding_attention" ? window : null;
-  if (modelType === "mistral") return window;
+  if (modelType === "mistral" || modelType === "phi3") return window;
   if (modelType === "qwen2" || modelType === "qwen3") {
     // Qwen2/Qwen3 checkpoints carry a sliding_window but only use it when use_sliding_window is on, and then only
     // from layer max_window_layers onwards.
@@ -343,7 +366,12 @@ function llamaLogits(cfg: Json, weights: Weights, ids: number[]): Float64Array[]
     if (Array.isArray(cfg.no_rope_layers)) return cfg.no_rope_layers[layer] === 1;
     return (layer + 1) % num(cfg, "no_rope_layer_interval", 4) !== 0;
   };
-  const invFreq = ropeInvFreq(cfg, headDim);
+  // Phi-3: fused qkv_proj / gate_up_proj, rotary on int(head_dim · partial_rotary_factor) dimensions, LongRoPE.
+  const phi3 = modelType === "phi3";
+  const rotaryDim = Math.floor(headDim * num(cfg, "partial_rotary_factor", 1));
+  const longRope = phi3 ? longRopeFor(cfg, rotaryDim, ids.length) : null;
+  const invFreq = longRope?.invFreq ?? ropeInvFreq(cfg, rotaryDim);
+  const ropeFactor = longRope?.attentionFactor ?? 1;
   const scale = headDim ** -0.5;
 
   const embed = tensor(weights, "model.embed_tokens.weight", [vocab, hidden]);
@@ -356,9 +384,12 @@ function llamaLogits(cfg: Json, weights: Weights, ids: number[]): Float64Array[]
     const p = `model.layers.${l}.`;
     const get = (name: string, shape: number[]): Float64Array => tensor(weights, p + name, shape);
     const maybe = (on: boolean, name: string, size: number): Float64Array | undefined => (on ? get(name, [size]) : undefined);
-    const wq = get("self_attn.q_proj.weight", [heads * headDim, hidden]);
-    const wk = get("self_attn.k_proj.weight", [kvHeads * headDim, hidden]);
-    const wv = get("self_attn.v_proj.weight", [kvHeads * headDim, hidden]);
+    const qRows = heads * headDim * hidden;
+    const kvRows = kvHeads * headDim * hidden;
+    const qkv = phi3 ? get("self_attn.qkv_proj.weight", [(heads + 2 * kvHeads) * headDim, hidden]) : null;
+    const wq = qkv ? qkv.slice(0, qRows) : get("self_attn.q_proj.weight", [heads * headDim, hidden]);
+    const wk = qkv ? qkv.slice(qRows, qRows + kvRows) : get("self_attn.k_proj.weight", [kvHeads * headDim, hidden]);
+    const wv = qkv ? qkv.slice(qRows + kvRows) : get("self_attn.v_proj.weight", [kvHeads * headDim, hidden]);
     const wo = get("self_attn.o_proj.weight", [hidden, heads * headDim]);
     const bq = maybe(qkvBias, "self_attn.q_proj.bias", heads * headDim);
     const bk = maybe(qkvBias, "self_attn.k_proj.bias", kvHeads * headDim);
@@ -366,8 +397,10 @@ function llamaLogits(cfg: Json, weights: Weights, ids: number[]): Float64Array[]
     const bo = maybe(oBias, "self_attn.o_proj.bias", hidden);
     const inNorm = get("input_layernorm.weight", [hidden]);
     const postNorm = get("post_attention_layernorm.weight", [hidden]);
-    const wGate = get("mlp.gate_proj.weight", [inter, hidden]);
-    const wUp = get("mlp.up_proj.weight", [inter, hidden]);
+    // gate_up_proj's output is [gate | up] (Phi3MLP chunks it in two, gate first).
+    const gateUp = phi3 ? get("mlp.gate_up_proj.weight", [2 * inter, hidden]) : null;
+    const wGate = gateUp ? gateUp.slice(0, inter * hidden) : get("mlp.gate_proj.weight", [inter, hidden]);
+    const wUp = gateUp ? gateUp.slice(inter * hidden) : get("mlp.up_proj.weight", [inter, hidden]);
     const wDown = get("mlp.down_proj.weight", [hidden, inter]);
     const bGate = maybe(mlpBias, "mlp.gate_proj.bias", inter);
     const bUp = maybe(mlpBias, "mlp.up_proj.bias", inter);
@@ -382,7 +415,7 @@ function llamaLogits(cfg: Json, weights: Weights, ids: number[]): Float64Array[]
         out = new Float64Array(v.length);
         for (let h = 0; h < count; h++) out.set(rmsNorm(v.subarray(h * headDim, (h + 1) * headDim), norm, eps), h * headDim);
       }
-      return usesRope(l) ? applyRope(out, count, headDim, t, invFreq) : out;
+      return usesRope(l) ? applyRope(out, count, headDim, t, invFreq, ropeFactor) : out;
     };
     const normed = x.map((row) => rmsNorm(row, inNorm, eps));
     const q = normed.map((h, t) => position(linear(h, wq, heads * headDim, bq), heads, qNorm, t));
@@ -496,7 +529,7 @@ export function loadReference(dir: string): ReferenceModel {
     weights,
     logits(ids) {
       if (ids.length === 0) throw new Error("reference: no input ids");
-      if (["llama", "mistral", "qwen2", "qwen3", "smollm3"].includes(modelType)) return llamaLogits(config, weights, ids);
+      if (["llama", "mistral", "qwen2", "qwen3", "smollm3", "phi3"].includes(modelType)) return llamaLogits(config, weights, ids);
       if (modelType === "gpt2") return gpt2Logits(config, weights, ids);
       throw new Error(`reference: model_type ${modelType} is not supported`);
     },

@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 export interface TinySpec {
-  kind: "llama" | "mistral" | "qwen2" | "qwen3" | "smollm3" | "gpt2";
+  kind: "llama" | "mistral" | "qwen2" | "qwen3" | "smollm3" | "phi3" | "gpt2";
   /** Default 96. */
   vocab?: number;
   /** Default 32. */
@@ -43,6 +43,13 @@ export interface TinySpec {
   headDim?: number;
   /** smollm3: config.no_rope_layers (1 = the layer uses RoPE, 0 = NoPE); absent: no_rope_layer_interval 4 decides. */
   noRopeLayers?: number[];
+  /** phi3: partial_rotary_factor (Phi-4-mini: 0.75). */
+  partialRotary?: number;
+  /**
+   * phi3: LongRoPE scaling, as Phi-3.5/4-mini: original_max_position_embeddings `original` (max_position_embeddings
+   * is maxPositions), seeded short and long factors per rotary frequency unless given.
+   */
+  longRope?: { original: number; shortFactor?: number[]; longFactor?: number[]; attentionFactor?: number };
   /** gpt2 only: names carry `transformer.` (save_pretrained) or not (openai-community/gpt2). Default false. */
   transformerPrefix?: boolean;
 }
@@ -292,7 +299,7 @@ function sizesOf(spec: TinySpec): Sizes {
 }
 
 function llamaConfig(spec: TinySpec, s: Sizes, tied: boolean): Record<string, unknown> {
-  const architectures = { llama: "LlamaForCausalLM", mistral: "MistralForCausalLM", qwen2: "Qwen2ForCausalLM", qwen3: "Qwen3ForCausalLM", smollm3: "SmolLM3ForCausalLM" } as const;
+  const architectures = { llama: "LlamaForCausalLM", mistral: "MistralForCausalLM", qwen2: "Qwen2ForCausalLM", qwen3: "Qwen3ForCausalLM", smollm3: "SmolLM3ForCausalLM", phi3: "Phi3ForCausalLM" } as const;
   const kind = spec.kind === "gpt2" ? "llama" : spec.kind;
   // Real Qwen2/Mistral checkpoints use rope_theta 1e6 and eps 1e-6; copying that makes config reading matter.
   const ropeTheta = kind === "llama" ? 10000 : 1000000;
@@ -342,6 +349,26 @@ function llamaConfig(spec: TinySpec, s: Sizes, tied: boolean): Record<string, un
     config.use_sliding_window = false;
     config.sliding_window = null;
     config.max_window_layers = s.layers;
+  }
+  if (kind === "phi3") {
+    // As Phi-3.5-mini / Phi-4-mini's config.json: fused projections (in the weights), partial rotary, LongRoPE.
+    config.rms_norm_eps = 1e-5;
+    config.partial_rotary_factor = spec.partialRotary ?? 1;
+    config.sliding_window = spec.slidingWindow ?? null;
+    config.resid_pdrop = 0.0;
+    config.embd_pdrop = 0.0;
+    config.attention_dropout = 0.0;
+    if (spec.longRope) {
+      const half = Math.floor((s.hidden / s.heads) * (spec.partialRotary ?? 1)) / 2;
+      const seeded = (offset: number) => Array.from({ length: half }, (_, i) => 1 + ((i * 7 + offset) % 11) / 4);
+      config.original_max_position_embeddings = spec.longRope.original;
+      config.rope_scaling = {
+        type: "longrope",
+        short_factor: spec.longRope.shortFactor ?? seeded(1),
+        long_factor: spec.longRope.longFactor ?? seeded(5).map((f) => f * 4),
+        ...(spec.longRope.attentionFactor !== undefined ? { attention_factor: spec.longRope.attentionFactor } : {}),
+      };
+    }
   }
   if (kind === "smollm3") {
     config.attention_bias = spec.attentionBias ?? false;
@@ -428,9 +455,13 @@ export function tinyTensors(spec: TinySpec): Record<string, TinyTensor> {
   for (let l = 0; l < s.layers; l++) {
     const p = `model.layers.${l}.`;
     t[p + "input_layernorm.weight"] = nearOne(s.hidden);
-    t[p + "self_attn.q_proj.weight"] = rand([s.heads * headDim, s.hidden]);
-    t[p + "self_attn.k_proj.weight"] = rand([s.kvHeads * headDim, s.hidden]);
-    t[p + "self_attn.v_proj.weight"] = rand([s.kvHeads * headDim, s.hidden]);
+    if (spec.kind === "phi3") {
+      t[p + "self_attn.qkv_proj.weight"] = rand([(s.heads + 2 * s.kvHeads) * headDim, s.hidden]);
+    } else {
+      t[p + "self_attn.q_proj.weight"] = rand([s.heads * headDim, s.hidden]);
+      t[p + "self_attn.k_proj.weight"] = rand([s.kvHeads * headDim, s.hidden]);
+      t[p + "self_attn.v_proj.weight"] = rand([s.kvHeads * headDim, s.hidden]);
+    }
     t[p + "self_attn.o_proj.weight"] = rand([s.hidden, s.heads * headDim]);
     if (qkvBias) {
       t[p + "self_attn.q_proj.bias"] = rand([s.heads * headDim], 0.1);
@@ -444,8 +475,12 @@ export function tinyTensors(spec: TinySpec): Record<string, TinyTensor> {
       t[p + "self_attn.k_norm.weight"] = { shape: [headDim], data: Float64Array.from({ length: headDim }, () => 1 + normal() * 0.3) };
     }
     t[p + "post_attention_layernorm.weight"] = nearOne(s.hidden);
-    t[p + "mlp.gate_proj.weight"] = rand([s.intermediate, s.hidden]);
-    t[p + "mlp.up_proj.weight"] = rand([s.intermediate, s.hidden]);
+    if (spec.kind === "phi3") {
+      t[p + "mlp.gate_up_proj.weight"] = rand([2 * s.intermediate, s.hidden]);
+    } else {
+      t[p + "mlp.gate_proj.weight"] = rand([s.intermediate, s.hidden]);
+      t[p + "mlp.up_proj.weight"] = rand([s.intermediate, s.hidden]);
+    }
     t[p + "mlp.down_proj.weight"] = rand([s.hidden, s.intermediate]);
   }
   t["model.norm.weight"] = nearOne(s.hidden);
@@ -460,6 +495,7 @@ export function tinyConfig(spec: TinySpec): Record<string, unknown> {
   }
   if (spec.headDim !== undefined && spec.kind !== "qwen3") throw new Error("headDim applies to qwen3 only");
   if (spec.noRopeLayers !== undefined && spec.kind !== "smollm3") throw new Error("noRopeLayers applies to smollm3 only");
+  if ((spec.partialRotary !== undefined || spec.longRope !== undefined) && spec.kind !== "phi3") throw new Error("partialRotary and longRope apply to phi3 only");
   const s = sizesOf(spec);
   return spec.kind === "gpt2" ? gpt2Config(spec, s) : llamaConfig(spec, s, spec.tied === true);
 }

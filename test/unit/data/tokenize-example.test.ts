@@ -127,8 +127,9 @@ describe("tokenizeExample: chat", () => {
         "{% if add_generation_prompt %}[assistant]{% endif %}",
     );
     const item = tokenizeExample(lastMarked, { kind: "chat", messages }, { completionOnly: true });
-    // The EOS the template writes right after a turn is its end marker, trained with it.
-    expect(trainedRuns(item)).toEqual(["Hello.</s>", "Bye!"]);
+    // What the template writes after a reply where it is the last turn, as far as the full text has it too, is
+    // trained with it: the EOS after "Hello.", the "(end)</s>" that closes the conversation after "Bye!".
+    expect(trainedRuns(item)).toEqual(["Hello.</s>", "Bye!(end)</s>"]);
   });
 
   it("Qwen3's real template: earlier turns lose their <think> block, every assistant turn is trained through <|im_end|>", async () => {
@@ -151,6 +152,15 @@ describe("tokenizeExample: chat", () => {
     // Without reasoning the last turn still gets the template's empty think block, trained as rendered.
     const plain = tokenizeExample(qwen, { kind: "chat", messages: [chat[1], { role: "assistant", content: "Hello." }] as typeof chat }, { completionOnly: true });
     expect(trainedRuns(plain)).toEqual(["<think>\n\n</think>\n\nHello.<|im_end|>\n"]);
+  });
+
+  it("Phi-3.5's real template: every reply is trained through <|end|>, the last one through the closing EOS", async () => {
+    const { phi3 } = JSON.parse(readFileSync(join(ROOT, "test", "fixtures", "chat-templates.json"), "utf8")) as Record<string, { template: string; eos_token: string }>;
+    if (!phi3) throw new Error("no phi3 template in the fixture");
+    const phi = { ...(await tinyTokenizer(phi3.template)), eosToken: phi3.eos_token, namedSpecialTokens: { eos_token: phi3.eos_token } };
+    const item = tokenizeExample(phi, { kind: "chat", messages }, { completionOnly: true });
+    expect(phi.decode(item.ids)).toBe("<s><|system|>\nBe brief.<|end|>\n<|user|>\nHi!<|end|>\n<|assistant|>\nHello.<|end|>\n<|user|>\nBye?<|end|>\n<|assistant|>\nBye!<|end|>\n<|endoftext|>");
+    expect(trainedRuns(item)).toEqual(["Hello.<|end|>\n", "Bye!<|end|>\n<|endoftext|>"]);
   });
 
   it("SmolLM3's real template: /no_think keeps the empty think block in the prompt; /think trains the reasoning", async () => {

@@ -238,6 +238,17 @@ describe("writeGgufAdapter", () => {
     expect(b.data.get("blk.0.attn_k.weight.lora_b")).toEqual(hfToLlamaCpp(k, 8, 2));
   });
 
+  it("names Phi-3 phi3, its fused qkv_proj attn_qkv and gate_up_proj ffn_up (llama.cpp keeps them fused, unpermuted)", async () => {
+    const modules = { "model.layers.0.self_attn.qkv_proj": [16, 32], "model.layers.0.mlp.gate_up_proj": [16, 48] } as Record<string, [number, number]>;
+    const { dir, pairs } = await peftAdapter({ modules });
+    const phi3 = parseModelConfig({ model_type: "phi3", vocab_size: 32, hidden_size: 16, intermediate_size: 24, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2 }, "config.json");
+    expect(await writeGgufAdapter({ adapterDir: dir, modelConfig: phi3, out: join(dir, "p.gguf") })).toEqual({ tensors: 4, alpha: 8, architecture: "phi3" });
+    const file = await readGguf(join(dir, "p.gguf"));
+    expect(file.typedMetadata["general.architecture"]?.value).toBe("phi3");
+    expect(file.data.get("blk.0.attn_qkv.weight.lora_b")).toEqual(pairs.get("model.layers.0.self_attn.qkv_proj")?.b);
+    expect(file.data.get("blk.0.ffn_up.weight.lora_b")).toEqual(pairs.get("model.layers.0.mlp.gate_up_proj")?.b);
+  });
+
   it("writes GPT-2 (fan_in_fan_out) adapters with PEFT's A/B unchanged: attn_qkv, attn_output, ffn_up, ffn_down", async () => {
     const { dir, pairs } = await peftAdapter({
       modules: {

@@ -28,6 +28,9 @@ const SPECS: Record<string, TinySpec> = {
   "qwen3 attention_bias, BF16": { kind: "qwen3", attentionBias: true, dtype: "BF16", seed: 15 },
   "smollm3 NoPE every 2nd layer": { kind: "smollm3", layers: 4, noRopeLayers: [1, 0, 1, 0], tied: true, seed: 16 },
   "smollm3 default NoPE interval": { kind: "smollm3", layers: 4, attentionBias: true, seed: 17 },
+  // Phi-3.5/4-mini in small: fused qkv_proj and gate_up_proj, partial rotary, LongRoPE (short factors here: 12 < 64).
+  "phi3 partial rotary 0.75, longrope": { kind: "phi3", hidden: 32, heads: 2, kvHeads: 1, partialRotary: 0.75, longRope: { original: 64 }, maxPositions: 256, seed: 18 },
+  "phi3 sliding window 4, tied, BF16": { kind: "phi3", slidingWindow: 4, tied: true, dtype: "BF16", seed: 19 },
   "bf16 weights": { kind: "llama", dtype: "BF16", seed: 9 },
   "f16 weights": { kind: "qwen2", dtype: "F16", seed: 10 },
   gpt2: { kind: "gpt2", seed: 11 },

@@ -30,6 +30,7 @@ const SPECS: Record<string, TinySpec> = {
   gpt2: { kind: "gpt2", seed: 35 },
   "qwen3 head norms": { kind: "qwen3", headDim: 16, seed: 36 },
   "smollm3 NoPE layers": { kind: "smollm3", layers: 2, noRopeLayers: [0, 1], seed: 37 },
+  "phi3 fused, partial rotary, longrope": { kind: "phi3", partialRotary: 0.5, longRope: { original: 64 }, maxPositions: 256, seed: 38 },
 };
 
 // Examples of different lengths; the labels train everything after the first token of each (as completion-only
