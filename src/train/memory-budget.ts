@@ -101,7 +101,9 @@ export function parameterCount(config: ModelConfig): number {
   }
   const kv = config.numKvHeads * config.headDim;
   const q = config.numHeads * config.headDim;
-  const perLayer = H * (q + 2 * kv) + q * H + 3 * H * config.intermediateSize + 2 * H;
+  // Norm weights: Llama has two per layer; Gemma four, and Gemma 3 per-head q/k norms.
+  const norms = config.family === "gemma" ? 4 * H + (config.qkNorm ? 2 * config.headDim : 0) : 2 * H;
+  const perLayer = H * (q + 2 * kv) + q * H + 3 * H * config.intermediateSize + norms;
   return config.vocabSize * H * (config.tieWordEmbeddings ? 1 : 2) + config.numLayers * perLayer + H;
 }
 
@@ -125,7 +127,7 @@ function storedWeights(config: ModelConfig): { count: number; tensors: number; l
 
 /** Llama-family projection biases (Qwen2's q/k/v, attention_bias, mlp_bias): parameterCount leaves them out. */
 function biasCount(config: ModelConfig): number {
-  if (config.family === "gpt2") return 0; // counted in parameterCount already
+  if (config.family === "gpt2" || config.family === "gemma") return 0; // GPT-2: counted in parameterCount; Gemma has none
   const kv = config.numKvHeads * config.headDim;
   const q = config.numHeads * config.headDim;
   const perLayer = (config.qkvBias ? q + 2 * kv : 0) + (config.oBias ? config.hiddenSize : 0) + (config.mlpBias ? 2 * config.intermediateSize + config.hiddenSize : 0);
