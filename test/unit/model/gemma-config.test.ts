@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { UserError } from "../../../src/errors.js";
 import { parseModelConfig, type GemmaConfig } from "../../../src/model/config.js";
+import { parameterCount } from "../../../src/train/memory-budget.js";
 
 /** The fields of a Gemma 3 270M-shaped config.json (18 layers, window 512, one global layer in six). */
 const gemma3 = {
@@ -61,6 +62,11 @@ describe("Gemma configs", () => {
     expect(c).toMatchObject({ attnSoftcap: 50, finalSoftcap: 30, qkNorm: false, slidingWindow: 4096, localRope: { type: "default", theta: 10000 } });
     expect(c.localLayers).toEqual([true, false, true, false]);
     expect(parse({ ...gemma2, attn_logit_softcapping: null, final_logit_softcapping: null })).toMatchObject({ attnSoftcap: null, finalSoftcap: null });
+  });
+
+  it("counts parameters like the published checkpoints (four norms per layer, Gemma 3's q/k norms)", () => {
+    expect(parameterCount(parse(gemma3))).toBe(268_098_176);
+    expect(parameterCount(parse({ ...gemma2, num_hidden_layers: 26 }))).toBe(2_614_341_888);
   });
 
   it.each([

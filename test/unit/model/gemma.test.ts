@@ -9,6 +9,7 @@ import { loadBackend } from "../../../src/backend/load.js";
 import { embeddingScale } from "../../../src/model/gemma.js";
 import { loadModel } from "../../../src/model/load-model.js";
 import type { CausalLM, Tf } from "../../../src/model/types.js";
+import { parameterCount } from "../../../src/train/memory-budget.js";
 import { referenceGemmaLogits, type GemmaAblation } from "../../helpers/reference-gemma.js";
 import { tempDir } from "../../helpers/run-cli.js";
 import { writeTinyGemma, type TinyGemmaSpec } from "../../helpers/tiny-gemma.js";
@@ -59,6 +60,7 @@ describe.each(Object.entries(SPECS))("%s", (name, spec) => {
     const dir = dirOf(name, spec);
     const model = await loadModel(tf, dir);
     expect(model.config.family).toBe("gemma");
+    expect(model.parameterCount).toBe(parameterCount(model.config));
     expect(maxDifference(referenceGemmaLogits(dir, IDS), logitsOf(model, IDS))).toBeLessThan(1e-4);
     model.dispose();
   });
