@@ -4,6 +4,7 @@ import { forcedBackend, loadBackend, packageVersionOf, probeBackends } from "../
 import { listNvidiaGpus } from "../backend/gpus.js";
 import type { CommandContext } from "../context.js";
 import { isKnownError } from "../errors.js";
+import { SUPPORTED_MODEL_TYPES } from "../model/config.js";
 import { cacheRoot } from "../hub/cache-paths.js";
 import { scanCache } from "../hub/cache-scan.js";
 import { hubEndpoint, isOffline } from "../hub/endpoint.js";
@@ -55,6 +56,8 @@ export async function run(context: CommandContext): Promise<void> {
     ...(selectedError ? { selected_error: selectedError } : {}),
     matmul,
     gpus,
+    // config.json model_type values finetune can load.
+    model_types: [...SUPPORTED_MODEL_TYPES],
     cache: { path: root, repos: scan.repos.length, size_bytes: scan.size },
     token,
     offline,
@@ -86,6 +89,7 @@ type Report = {
   selected_error?: string;
   matmul: { path: string; reason: string };
   gpus: string[];
+  model_types: string[];
   cache: { path: string; repos: number; size_bytes: number };
   token: { configured: boolean; source: string; valid: boolean };
   offline: boolean;
@@ -103,6 +107,7 @@ function human(c: ChalkInstance, r: Report): string {
     `  selected: ${r.selected ?? c.red(r.selected_error ?? "none")}`,
     `matmul on wasm: ${r.matmul.path} — ${r.matmul.reason}`,
     `GPUs: ${r.gpus.length ? r.gpus.join("; ") : "none seen by the tensorflow backend"}`,
+    `models (config.json model_type): ${r.model_types.join(", ")}`,
     `HF cache: ${r.cache.path} · ${r.cache.repos} repos · ${formatBytes(r.cache.size_bytes)}`,
     `token: ${r.token.valid ? (r.token.configured ? `configured (${r.token.source})` : "not configured (set HF_TOKEN for gated or private repos)") : c.red("HF_TOKEN or the token file is malformed: tokens start with hf_")}`,
     `hub: ${r.hub.endpoint} · ${r.hub.reachable ? `${ok} answers (HTTP ${r.hub.status ?? "?"}, ${r.hub.ms ?? "?"} ms)` : `${no} ${r.hub.error ?? "unreachable"}`}`,
