@@ -1,5 +1,5 @@
 import { totalmem } from "node:os";
-import type { ModelConfig } from "../model/config.js";
+import type { GemmaConfig, ModelConfig } from "../model/config.js";
 import { lossChunkRows } from "./loss.js";
 import { storedBytesPerWeight, type Quantize } from "../model/quantize.js";
 
@@ -73,16 +73,30 @@ export function estimateTrainingMemory(config: ModelConfig, shape: MemoryShape):
   const weights = 4 * (quantize === "none" ? parameterCount(config) : parameterCount(config) - stored.count + biasCount(config));
   const adapters = 4 * 4 * shape.loraParameters; // value, gradient, two moments
   // Floats one layer keeps per token: norms and projections (~20·H), the MLP (~6·I), attention scores (~3·heads·T).
-  const perLayerPerToken = 20 * H + 6 * I + 3 * config.numHeads * shape.seqLen;
+  const perLayerPerToken = config.family === "gemma" ? gemmaLayerFloats(config, shape.seqLen) : 20 * H + 6 * I + 3 * config.numHeads * shape.seqLen;
   const oneLayer = 4 * tokens * perLayerPerToken;
   const activations = shape.checkpointing ? 4 * tokens * H * layers + 2 * oneLayer : layers * oneLayer;
-  const lossHead = 4 * Math.min(tokens, lossChunkRows(config.vocabSize)) * config.vocabSize * 5;
+  // A final-logit soft-cap (Gemma) keeps the capped logits too: a sixth copy.
+  const logitCopies = config.family === "gemma" && config.finalSoftcap !== null ? 6 : 5;
+  const lossHead = 4 * Math.min(tokens, lossChunkRows(config.vocabSize)) * config.vocabSize * logitCopies;
   const total = WEIGHTS_OVERHEAD * weights + OVERHEAD * (adapters + activations + lossHead);
   const native = quantize === "none" ? 0 : storeBytes(stored, quantize);
   // While loading, one tensor's bytes are read whole before they are stored; the backend's memory is still small.
   const loading = quantize === "none" ? 0 : 4 * stored.largest;
   const ram = native + Math.max(total, loading) + PROCESS_BASELINE;
   return { weights, adapters, activations, lossHead, total, native, ram };
+}
+
+/**
+ * Gemma's per-token floats in one layer: as Llama's, with q/k/v/o at heads·head_dim (often wider than the hidden size),
+ * two more hidden-size norms and the per-head q/k norms, GELU-tanh's intermediates (~5 more per MLP unit than SiLU),
+ * and the soft-capped scores' tanh copies.
+ */
+function gemmaLayerFloats(config: GemmaConfig, seqLen: number): number {
+  const H = config.hiddenSize;
+  const q = config.numHeads * config.headDim;
+  const kv = config.numKvHeads * config.headDim;
+  return 20 * Math.max(H, q) + 4 * H + 4 * (q + 2 * kv) + 11 * config.intermediateSize + (config.attnSoftcap === null ? 3 : 5) * config.numHeads * seqLen;
 }
 
 /** Bytes of the native weight store for a model: every linear weight and the embedding/LM head, in `quantize`. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { UserError } from "../../../src/errors.js";
 import { parseModelConfig, type GemmaConfig } from "../../../src/model/config.js";
-import { parameterCount } from "../../../src/train/memory-budget.js";
+import { estimateTrainingMemory, parameterCount } from "../../../src/train/memory-budget.js";
 
 /** The fields of a Gemma 3 270M-shaped config.json (18 layers, window 512, one global layer in six). */
 const gemma3 = {
@@ -67,6 +67,17 @@ describe("Gemma configs", () => {
   it("counts parameters like the published checkpoints (four norms per layer, Gemma 3's q/k norms)", () => {
     expect(parameterCount(parse(gemma3))).toBe(268_098_176);
     expect(parameterCount(parse({ ...gemma2, num_hidden_layers: 26 }))).toBe(2_614_341_888);
+  });
+
+  it("plans more activation memory per layer than a Llama of the same hidden and MLP sizes (wider q, four norms, GELU-tanh)", () => {
+    const shape = { batchSize: 4, seqLen: 256, loraParameters: 1e6, checkpointing: false };
+    const llama = parseModelConfig({ model_type: "llama", vocab_size: 262144, hidden_size: 640, intermediate_size: 2048, num_hidden_layers: 18, num_attention_heads: 4, num_key_value_heads: 1, head_dim: 256, tie_word_embeddings: true }, "c");
+    const gemma = estimateTrainingMemory(parse(gemma3), shape);
+    expect(gemma.activations).toBeGreaterThan(1.3 * estimateTrainingMemory(llama, shape).activations);
+    // Gemma 2's final-logit soft-cap keeps one more [rows, vocab] copy in the loss.
+    const capped = estimateTrainingMemory(parse(gemma2), shape).lossHead;
+    const uncapped = estimateTrainingMemory(parse({ ...gemma2, final_logit_softcapping: null }), shape).lossHead;
+    expect(capped / uncapped).toBeCloseTo(6 / 5, 10);
   });
 
   it.each([
