@@ -90,6 +90,34 @@ describe.each(Object.entries(SPECS))("%s", (name, spec) => {
   });
 });
 
+describe("projection layouts", () => {
+  it.each([true, false])("fuse %s (q/k/v and gate/up in one matrix or apart) gives the reference logits", async (fuse) => {
+    const dir = dirOf("gemma3 layer_types", SPECS["gemma3 layer_types"] as TinyGemmaSpec);
+    const model = await loadModel(tf, dir, { fuse });
+    expect(maxDifference(referenceGemmaLogits(dir, IDS), logitsOf(model, IDS))).toBeLessThan(1e-4);
+    model.dispose();
+  });
+});
+
+describe("packing", () => {
+  it("two examples packed in one row (segments, restarted positions) give each example's own logits", async () => {
+    const dir = dirOf("gemma2 soft-caps, alternating layers", SPECS["gemma2 soft-caps, alternating layers"] as TinyGemmaSpec);
+    const model = await loadModel(tf, dir);
+    const first = IDS.slice(0, 7);
+    const second = IDS.slice(7);
+    const positions = Int32Array.from([...first.keys(), ...second.keys()]);
+    const segments = Int32Array.from([...first.map(() => 0), ...second.map(() => 1)]);
+    const out = model.forward({ ids: tf.tensor2d(Int32Array.from(IDS), [1, IDS.length], "int32"), positions, segments });
+    const packed = out.dataSync();
+    out.dispose();
+    const vocab = model.config.vocabSize;
+    const alone = [...logitsOf(model, first), ...logitsOf(model, second)];
+    expect(maxDifference([Float64Array.from(alone)], Array.from(packed).slice(0, alone.length))).toBeLessThan(1e-5);
+    expect(packed.length).toBe(IDS.length * vocab);
+    model.dispose();
+  });
+});
+
 describe("the reference can fail: each Gemma feature moves the logits by far more than 1e-4", () => {
   const cases: Array<[string, string, TinyGemmaSpec, GemmaAblation]> = [
     ["the (1 + w) norm", "gemma3 layer_types", SPECS["gemma3 layer_types"] as TinyGemmaSpec, { plainNorm: true }],
