@@ -100,6 +100,10 @@ export function parseGemma(raw: unknown, source: string): GemmaConfig {
   }
   if (c.head_dim % 2 !== 0) throw new UserError(`${source}: head_dim ${c.head_dim} must be even for RoPE.`);
   const localLayers = layerKinds(c, source);
+  // Absent means the config class's default (4096); an explicit null leaves local layers without a window.
+  if (c.sliding_window === null && localLayers.some((local) => local)) {
+    throw new UserError(`${source}: sliding_window is null, but layers ${localLayers.flatMap((local, i) => (local ? [i] : [])).join(", ")} are sliding-window layers; give sliding_window a size.`);
+  }
   const { globalRope, localRope } = gemma3 ? gemma3Rope(c, source) : gemma2Rope(c, source);
   return {
     family: "gemma",

@@ -140,6 +140,8 @@ export async function loadGemma(tf: Tf, config: GemmaConfig, reader: WeightReade
   const lmHead = config.tieWordEmbeddings ? embed : await table("lm_head.weight");
   const eps = config.rmsNormEps;
   const queryScale = 1 / Math.sqrt(config.queryPreAttnScalar);
+  // Gemma 2 (and a Gemma 3 whose bases agree): one set of RoPE tables serves every layer.
+  const oneRope = config.localInvFreq.every((f, i) => f === config.globalInvFreq[i]);
 
   const hidden = (input: ForwardInput): tfc.Tensor3D => {
     const [B = 1, T = 1] = input.ids.shape;
@@ -155,7 +157,7 @@ export async function loadGemma(tf: Tf, config: GemmaConfig, reader: WeightReade
         return [key.cos, key.sin, query.cos, query.sin].map((t) => tf.tensor(t, ropeShape));
       };
       const globalRope = ropeFor(config.globalInvFreq);
-      const localRope = config.localInvFreq.every((f, i) => f === config.globalInvFreq[i]) ? globalRope : ropeFor(config.localInvFreq);
+      const localRope = oneRope ? globalRope : ropeFor(config.localInvFreq);
       const rotation = tf.tensor2d(rotateHalfMatrix(hd), [hd, hd]);
       // Local layers: query i sees key j when i - j < sliding_window, as transformers' sliding_window_overlay
       // (masking_utils.py: `return kv_idx > q_idx - sliding_window`), which attentionMask implements.

@@ -92,6 +92,7 @@ describe("Gemma configs", () => {
     [{ ...gemma2, rope_scaling: { rope_type: "linear", factor: 2 } }, 'rope_scaling rope type "linear" is not supported for Gemma 2'],
     [{ ...gemma2, num_key_value_heads: 3 }, "must be a multiple of num_key_value_heads (3)"],
     [{ ...gemma2, head_dim: 7 }, "head_dim 7 must be even"],
+    [{ ...gemma2, sliding_window: null }, "sliding_window is null, but layers 0, 2 are sliding-window layers"],
   ])("refuses %j", (raw, message) => {
     expect(() => parseModelConfig(raw, "config.json")).toThrow(UserError);
     expect(() => parseModelConfig(raw, "config.json")).toThrow(message);
