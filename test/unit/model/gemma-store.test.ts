@@ -1,5 +1,5 @@
 /**
- * Gemma with its weights in the native store: a quantized load is the float32 model of its dequantized weights
+ * Gemma with its weights in the native store: a bf16/int8/nf4 load is the float32 model of its dequantized weights
  * (and matches the float64 reference of those), and generation keeps the tfjs forward pass (the native lean
  * decoder only knows Llama-family math), even when float32 weights are asked to go native.
  */
@@ -44,27 +44,31 @@ function maxError(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 describeNeeds(need, "Gemma on the native weight store", () => {
   for (const [label, spec] of Object.entries(SPECS)) {
-    itNeeds(need, `${label}, int8: the float32 model of its dequantized weights, and close to the original`, async () => {
-      const dir = join(tmp.path, label.replace(/\W+/g, "-"));
-      writeTinyGemma(dir, spec);
-      const simulated = dequantizedCheckpoint(dir, "int8", `${dir}-int8`);
-      const quantized = await loadModel(tf, dir, { quantize: "int8" });
-      const original = await loadModel(tf, dir);
-      try {
-        const q = logitsOf(quantized);
-        expect(maxError(q, referenceGemmaLogits(simulated, IDS).flatMap((row) => Array.from(row)))).toBeLessThan(1e-4);
-        // int8 moves the model, but only by a few percent of the largest logit.
-        const plain = logitsOf(original);
-        const error = maxError(q, plain) / Math.max(...Array.from(plain, Math.abs));
-        expect(error).toBeGreaterThan(1e-5);
-        expect(error).toBeLessThan(0.05);
-        expect(quantized.weightBytes).toBeLessThan(original.weightBytes);
-        expect(quantized.newDecoder(8).kind).toBe("tfjs");
-      } finally {
-        quantized.dispose();
-        original.dispose();
-      }
-    });
+    for (const format of ["bf16", "int8", "nf4"] as const) {
+      itNeeds(need, `${label}, ${format}: the float32 model of its dequantized weights, and close to the original`, async () => {
+        const dir = join(tmp.path, label.replace(/\W+/g, "-"));
+        writeTinyGemma(dir, spec);
+        const simulated = dequantizedCheckpoint(dir, format, `${dir}-${format}`);
+        const quantized = await loadModel(tf, dir, { quantize: format });
+        const original = await loadModel(tf, dir);
+        try {
+          const q = logitsOf(quantized);
+          expect(maxError(q, referenceGemmaLogits(simulated, IDS).flatMap((row) => Array.from(row)))).toBeLessThan(1e-4);
+          // The format moves the model: bf16 and int8 by a few percent of the largest logit at most. (nf4's levels
+          // suit normally distributed weights; on these uniform random ones it moves the logits by ~60%.)
+          const plain = logitsOf(original);
+          const error = maxError(q, plain) / Math.max(...Array.from(plain, Math.abs));
+          expect(error).toBeGreaterThan(1e-5);
+          if (format !== "nf4") expect(error).toBeLessThan({ bf16: 0.02, int8: 0.05 }[format]);
+          expect(quantized.weightBytes).toBeLessThan(original.weightBytes);
+          expect(quantized.parameterCount).toBe(original.parameterCount);
+          expect(quantized.newDecoder(8).kind).toBe("tfjs");
+        } finally {
+          quantized.dispose();
+          original.dispose();
+        }
+      });
+    }
   }
 
   itNeeds(need, "float32In native keeps Gemma's weights as tensors and generation on the tfjs decoder", async () => {
