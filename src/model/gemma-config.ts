@@ -24,7 +24,7 @@ export interface GemmaConfig {
   rmsNormEps: number;
   /** Attention scores are q·k times queryPreAttnScalar^-0.5 (not headDim^-0.5). */
   queryPreAttnScalar: number;
-  /** attn_logit_softcapping: scores = cap·tanh(scores/cap) before the mask; null = none. */
+  /** Gemma 2's attn_logit_softcapping: scores = cap·tanh(scores/cap) before the mask; null = none (always, for Gemma 3). */
   attnSoftcap: number | null;
   /** final_logit_softcapping: logits = cap·tanh(logits/cap); null = none. */
   finalSoftcap: number | null;
@@ -118,7 +118,9 @@ export function parseGemma(raw: unknown, source: string): GemmaConfig {
     rmsNormEps: c.rms_norm_eps,
     queryPreAttnScalar: c.query_pre_attn_scalar,
     // Gemma2Config defaults both caps (50, 30) when the keys are absent; Gemma3TextConfig defaults them to None.
-    attnSoftcap: c.attn_logit_softcapping === undefined ? (gemma3 ? null : 50) : c.attn_logit_softcapping,
+    // Gemma 3 never caps attention scores, whatever its config says: Gemma3Attention.forward does not pass
+    // attn_logit_softcapping to the attention function (modeling_gemma3.py; QK-norm replaced the cap).
+    attnSoftcap: gemma3 ? null : c.attn_logit_softcapping === undefined ? 50 : c.attn_logit_softcapping,
     finalSoftcap: c.final_logit_softcapping === undefined ? (gemma3 ? null : 30) : c.final_logit_softcapping,
     localLayers,
     slidingWindow: c.sliding_window ?? 4096,

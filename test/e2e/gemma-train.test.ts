@@ -1,5 +1,5 @@
 /**
- * The CLI end to end on a tiny Gemma 3 text checkpoint (local folder, soft-caps set so their gradients matter):
+ * The CLI end to end on a tiny Gemma 3 text checkpoint (local folder, a final-logit soft-cap whose gradient matters):
  * chat training with completion-only loss lowers the loss, the adapter generates through the tfjs decoder, and
  * exports to a llama.cpp GGUF adapter of architecture gemma3.
  */
@@ -24,7 +24,7 @@ const CHAT = [
 describe("finetune on Gemma 3 text", () => {
   it("trains a chat LoRA, generates with it, and exports a gemma3 GGUF adapter", async () => {
     const model = join(tmp.path, "gemma");
-    writeTinyGemma(model, { kind: "gemma3_text", attnSoftcap: 1.5, finalSoftcap: 2, seed: 61 });
+    writeTinyGemma(model, { kind: "gemma3_text", finalSoftcap: 2, seed: 61 });
     const dir = join(tmp.path, "recipe");
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, "chat.jsonl"), `${CHAT.map((row) => JSON.stringify(row)).join("\n")}\n`);

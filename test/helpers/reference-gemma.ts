@@ -106,7 +106,8 @@ export function referenceGemmaLogits(dir: string, ids: number[], ablate: GemmaAb
     if (value === undefined) return gemma3 ? null : gemma2Default;
     return typeof value === "number" ? value : null;
   };
-  const attnCap = cap("attn_logit_softcapping", 50);
+  // Gemma3Attention.forward never passes attn_logit_softcapping on to the attention function: no cap for Gemma 3.
+  const attnCap = gemma3 ? null : cap("attn_logit_softcapping", 50);
   const finalCap = cap("final_logit_softcapping", 30);
   const plain = ablate.plainNorm ?? false;
 

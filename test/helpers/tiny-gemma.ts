@@ -35,7 +35,7 @@ export interface TinyGemmaSpec {
   layerKinds?: "layer_types" | "pattern";
   /** Default 20. */
   queryPreAttnScalar?: number;
-  /** attn_logit_softcapping; default null for gemma3, 1.5 (small enough to bind) for gemma2. */
+  /** attn_logit_softcapping; default null for gemma3 (where transformers ignores it anyway), 1.5 (small enough to bind) for gemma2. */
   attnSoftcap?: number | null;
   /** final_logit_softcapping; default null for gemma3, 2 for gemma2. */
   finalSoftcap?: number | null;

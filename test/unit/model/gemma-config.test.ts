@@ -57,6 +57,10 @@ describe("Gemma configs", () => {
     expect(Array.from(newer.localInvFreq)).toEqual(Array.from(old.localInvFreq));
   });
 
+  it("gemma3_text: attn_logit_softcapping is ignored, as transformers' Gemma3Attention ignores it; the final-logit cap is kept", () => {
+    expect(parse({ ...gemma3, attn_logit_softcapping: 50, final_logit_softcapping: 30 })).toMatchObject({ attnSoftcap: null, finalSoftcap: 30 });
+  });
+
   it("gemma2: soft-caps default to 50 and 30, even layers are local, one rope base, no q/k norms", () => {
     const c = parse(gemma2);
     expect(c).toMatchObject({ attnSoftcap: 50, finalSoftcap: 30, qkNorm: false, slidingWindow: 4096, localRope: { type: "default", theta: 10000 } });

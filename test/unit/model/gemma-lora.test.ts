@@ -23,7 +23,7 @@ const tmp = tempDir();
 afterAll(() => tmp.cleanup());
 const IDS = [1, 5, 17, 42, 3, 8, 60, 21, 9, 33, 14, 2];
 const SPECS: Record<string, TinyGemmaSpec> = {
-  "gemma3 with soft-caps": { kind: "gemma3_text", attnSoftcap: 1.5, finalSoftcap: 2, seed: 51 },
+  "gemma3 with a final-logit soft-cap": { kind: "gemma3_text", attnSoftcap: 1.5, finalSoftcap: 2, seed: 51 },
   "gemma2 (soft-caps bind)": { kind: "gemma2", seed: 52 },
 };
 

@@ -22,7 +22,7 @@ const SPECS: Record<string, TinyGemmaSpec> = {
   "gemma3 layer_types": { kind: "gemma3_text", seed: 1 },
   "gemma3 sliding_window_pattern, linear rope scaling, untied": { kind: "gemma3_text", layerKinds: "pattern", ropeScaling: { rope_type: "linear", factor: 2 }, tied: false, seed: 2 },
   "gemma3 rope_parameters form, MHA": { kind: "gemma3_text", ropeParametersForm: true, ropeScaling: { rope_type: "linear", factor: 4 }, kvHeads: 4, seed: 3 },
-  "gemma3 soft-caps set": { kind: "gemma3_text", attnSoftcap: 1.5, finalSoftcap: 2, seed: 4 },
+  "gemma3 final-logit soft-cap (and an attention cap it ignores)": { kind: "gemma3_text", attnSoftcap: 1.5, finalSoftcap: 2, seed: 4 },
   "gemma3 BF16": { kind: "gemma3_text", dtype: "BF16", seed: 5 },
   "gemma2 soft-caps, alternating layers": { kind: "gemma2", layers: 4, seed: 6 },
   "gemma2 BF16, implied alternation": { kind: "gemma2", dtype: "BF16", layerKinds: "pattern", seed: 7 },
@@ -123,7 +123,7 @@ describe("the reference can fail: each Gemma feature moves the logits by far mor
     ["the (1 + w) norm", "gemma3 layer_types", SPECS["gemma3 layer_types"] as TinyGemmaSpec, { plainNorm: true }],
     ["the local RoPE base", "gemma3 layer_types", SPECS["gemma3 layer_types"] as TinyGemmaSpec, { globalRopeEverywhere: true }],
     ["the embedding scale", "gemma3 layer_types", SPECS["gemma3 layer_types"] as TinyGemmaSpec, { noEmbedScale: true }],
-    ["the soft-caps (gemma3 with caps)", "gemma3 soft-caps set", SPECS["gemma3 soft-caps set"] as TinyGemmaSpec, { noSoftcap: true }],
+    ["the final-logit soft-cap (gemma3)", "gemma3 final-logit soft-cap (and an attention cap it ignores)", SPECS["gemma3 final-logit soft-cap (and an attention cap it ignores)"] as TinyGemmaSpec, { noSoftcap: true }],
     ["the soft-caps (gemma2)", "gemma2 soft-caps, alternating layers", SPECS["gemma2 soft-caps, alternating layers"] as TinyGemmaSpec, { noSoftcap: true }],
   ];
   it.each(cases)("%s", (_, name, spec, ablation) => {
