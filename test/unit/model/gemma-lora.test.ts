@@ -87,7 +87,10 @@ describe.each(Object.entries(SPECS))("%s", (name, spec) => {
     try {
       expect(lora.adapters).toHaveLength(7 * model.config.numLayers);
       const plain = loss(model, lora, false);
+      // The soft-capped loss and its gradient leave no tensors behind.
+      const tensors = tf.memory().numTensors;
       const checkpointed = loss(model, lora, true);
+      expect(tf.memory().numTensors).toBe(tensors);
       for (const [key, g] of plain.grads) expect(maxError(checkpointed.grads.get(key) ?? new Float32Array(), g), key).toBeLessThan(1e-5);
       // Directional derivative along a fixed direction D over every A and B: (L(θ+εD) − L(θ−εD)) / 2ε ≈ Σ grad·D.
       const variables = lora.variables();
