@@ -4,10 +4,10 @@ import { forcedBackend, loadBackend, packageVersionOf, probeBackends } from "../
 import { listNvidiaGpus } from "../backend/gpus.js";
 import type { CommandContext } from "../context.js";
 import { isKnownError } from "../errors.js";
+import { SUPPORTED_MODEL_TYPES } from "../model/config.js";
 import { cacheRoot } from "../hub/cache-paths.js";
 import { scanCache } from "../hub/cache-scan.js";
 import { hubEndpoint, isOffline } from "../hub/endpoint.js";
-import { SUPPORTED_MODEL_TYPES } from "../model/config.js";
 import { probeEndpoint, type EndpointProbe } from "../hub/probe-endpoint.js";
 import { maskUrl, redactSecrets } from "../hub/redact.js";
 import { resolveToken } from "../hub/token.js";

@@ -19,8 +19,11 @@ interface ModuleTarget {
   permuteHeads: number | null;
 }
 
-/** llama.cpp architecture names (gguf-py constants MODEL_ARCH_NAMES); Mistral converts as LlamaModel. */
-const ARCHITECTURE: Record<string, string> = { llama: "llama", mistral: "llama", qwen2: "qwen2", qwen3: "qwen3", smollm3: "smollm3", phi3: "phi3", gpt2: "gpt2" };
+/**
+ * llama.cpp architecture names (gguf-py constants MODEL_ARCH_NAMES); Mistral converts as LlamaModel, and a Gemma 3
+ * text checkpoint (Gemma3ForCausalLM) as gemma3.
+ */
+const ARCHITECTURE: Record<string, string> = { llama: "llama", mistral: "llama", qwen2: "qwen2", qwen3: "qwen3", smollm3: "smollm3", phi3: "phi3", gpt2: "gpt2", gemma2: "gemma2", gemma3_text: "gemma3" };
 
 /** Tensor order in the file: by layer, then this order (llama.cpp pairs a/b by name, so order is cosmetic). */
 const ORDER = ["attn_q", "attn_k", "attn_v", "attn_qkv", "attn_output", "ffn_gate", "ffn_up", "ffn_down"];
@@ -118,7 +121,8 @@ async function convertTensors(reader: SafetensorsReader, modelConfig: ModelConfi
 /** Maps a PEFT module path to its llama.cpp tensor, or a UserError naming the module. */
 function targetOf(module: string, config: ModelConfig, file: string): ModuleTarget {
   let target: ModuleTarget | null = null;
-  if (config.family === "llama") {
+  // Gemma's projections carry the same names (blk.N.attn_q …; its extra norms are not LoRA targets).
+  if (config.family === "llama" || config.family === "gemma") {
     const m = /^model\.layers\.(\d+)\.((?:self_attn|mlp)\.\w+)$/.exec(module);
     if (m?.[1] && m[2]) {
       const layer = Number(m[1]);
@@ -127,8 +131,8 @@ function targetOf(module: string, config: ModelConfig, file: string): ModuleTarg
       const kvDim = config.numKvHeads * config.headDim;
       const ffn = config.intermediateSize;
       // llama.cpp's LLM_ARCH_LLAMA (and SMOLLM3, whose converter is Llama's) rotates adjacent pairs; its converter
-      // reorders q/k rows from HF's split halves. Qwen2 and Qwen3 use the NeoX (split-halves) rotation, so they keep
-      // HF's order.
+      // reorders q/k rows from HF's split halves. Qwen2, Qwen3, Phi-3 and Gemma use the NeoX (split-halves)
+      // rotation, so they keep HF's order.
       const permutes = config.modelType === "llama" || config.modelType === "mistral" || config.modelType === "smollm3";
       const table: Record<string, Omit<ModuleTarget, "layer">> = {
         "self_attn.q_proj": { ggufName: "attn_q", inFeatures: hidden, outFeatures: qDim, permuteHeads: permutes ? config.numHeads : null },
@@ -162,7 +166,11 @@ function targetOf(module: string, config: ModelConfig, file: string): ModuleTarg
   }
   if (!target) {
     const supported =
-      config.family !== "llama" ? "c_attn, attn.c_proj, c_fc, mlp.c_proj" : config.fusedProjections ? "qkv_proj, o_proj, gate_up_proj, down_proj" : "q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj";
+      config.family === "gpt2"
+        ? "c_attn, attn.c_proj, c_fc, mlp.c_proj"
+        : config.family === "llama" && config.fusedProjections
+          ? "qkv_proj, o_proj, gate_up_proj, down_proj"
+          : "q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj";
     throw new UserError(
       `${file}: LoRA module ${module} has no llama.cpp (GGUF) tensor name for a ${config.modelType} model; ` +
         `GGUF export supports the per-layer projections ${supported}. Train without that target module to export to GGUF.`,

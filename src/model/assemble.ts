@@ -19,15 +19,20 @@ export function assembleModel(params: {
   matrices?: FrozenMatrix[];
   /** The native decoder, where the model can use it (null: generation runs forward() over a KvCache). */
   leanDecoder?: (capacity: number) => TokenDecoder | null;
+  /** Gemma's final-logit soft-cap: logits = cap·tanh(logits/cap); null or absent = none. */
+  finalLogitSoftcap?: number | null;
 }): CausalLM {
   const { tf, config, hidden, head } = params;
   const matrices = params.matrices ?? [];
-  const lmHead = (h: tfc.Tensor2D): tfc.Tensor2D => head.apply(h);
+  const cap = params.finalLogitSoftcap ?? null;
+  const lmHead = (h: tfc.Tensor2D): tfc.Tensor2D =>
+    cap === null ? head.apply(h) : tf.tidy(() => tf.mul(tf.tanh(tf.div(head.apply(h), cap)), cap) as tfc.Tensor2D);
   const model: CausalLM = {
     config,
     hidden,
     lmHead,
     head,
+    finalLogitSoftcap: cap,
     forward: (input) =>
       tf.tidy(() => {
         const h = hidden(input);

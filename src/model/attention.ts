@@ -36,13 +36,15 @@ export function attentionMask(
  * that share a kv head are stacked into one matrix [B, kvHeads, group·T, headDim] (reshapes are free; Tile was not).
  * q [B, heads, T, hd] (already scaled by 1/√hd), k/v [B, kvHeads, S, hd] → output [B·T, heads·hd].
  */
-export function groupedAttention(tf: Tf, q: tfc.Tensor4D, k: tfc.Tensor4D, v: tfc.Tensor4D, mask: tfc.Tensor | null): tfc.Tensor2D {
+export function groupedAttention(tf: Tf, q: tfc.Tensor4D, k: tfc.Tensor4D, v: tfc.Tensor4D, mask: tfc.Tensor | null, softcap: number | null = null): tfc.Tensor2D {
   const [B = 1, H = 1, T = 1, hd = 1] = q.shape;
   const kvHeads = k.shape[1] ?? 1;
   const S = k.shape[2] ?? 1;
   const group = H / kvHeads;
   const qg = tf.reshape(q, [B, kvHeads, group * T, hd]);
   let scores: tfc.Tensor = tf.matMul(qg, k, false, true);
+  // Gemma 2's attention-logit soft-cap, on the scaled scores and before the mask, as transformers' eager attention.
+  if (softcap !== null) scores = tf.mul(tf.tanh(tf.div(scores, softcap)), softcap);
   if (mask) scores = tf.add(tf.reshape(scores, [B, kvHeads, group, T, S]), mask);
   const probs = mask ? tf.reshape(tf.softmax(scores), [B, kvHeads, group * T, S]) : tf.softmax(scores);
   return mergeHeads(tf, tf.reshape(tf.matMul(probs, v), [B, H, T, hd]) as tfc.Tensor4D);

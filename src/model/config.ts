@@ -1,8 +1,11 @@
 import { z } from "zod";
 import { UserError } from "../errors.js";
+import { GEMMA_MODEL_TYPES, parseGemma, type GemmaConfig } from "./gemma-config.js";
 import { ropeInverseFrequencies, type RopeSpec } from "./rope.js";
 
-export const SUPPORTED_MODEL_TYPES = ["llama", "mistral", "qwen2", "qwen3", "smollm3", "phi3", "gpt2"] as const;
+export type { GemmaConfig } from "./gemma-config.js";
+
+export const SUPPORTED_MODEL_TYPES = ["llama", "mistral", "qwen2", "qwen3", "smollm3", "phi3", "gpt2", ...GEMMA_MODEL_TYPES] as const;
 
 /** Llama-family decoder (Llama 2/3, Mistral, Qwen2, Qwen3, SmolLM 1-3, TinyLlama, Phi-3/3.5/4-mini), normalised from config.json. */
 export interface LlamaConfig {
@@ -59,7 +62,7 @@ export interface Gpt2Config {
   tieWordEmbeddings: true;
 }
 
-export type ModelConfig = LlamaConfig | Gpt2Config;
+export type ModelConfig = LlamaConfig | Gpt2Config | GemmaConfig;
 
 const count = z.number().int().positive();
 const ropeScaling = z
@@ -133,6 +136,7 @@ export function parseModelConfig(raw: unknown, source: string): ModelConfig {
         `supported: ${SUPPORTED_MODEL_TYPES.join(", ")} (SmolLM and TinyLlama are llama).`,
     );
   }
+  if ((GEMMA_MODEL_TYPES as readonly string[]).includes(modelType)) return parseGemma(raw, source);
   return modelType === "gpt2" ? parseGpt2(raw, source) : parseLlama(raw, source);
 }
 

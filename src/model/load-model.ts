@@ -4,6 +4,7 @@ import { errnoCode, UserError } from "../errors.js";
 import { openCheckpoint } from "../io/checkpoint.js";
 import { collectGarbage } from "../io/collect-garbage.js";
 import { parseModelConfig, type ModelConfig } from "./config.js";
+import { loadGemma } from "./gemma.js";
 import { loadGpt2 } from "./gpt2.js";
 import { nativeFrozenStore } from "../backend/native-frozen.js";
 import { registeredMatmulPath } from "../backend/wasm-matmul.js";
@@ -39,8 +40,8 @@ export interface LoadOptions {
   quantize?: Quantize;
   /**
    * Where `quantize: none` keeps a Llama-family model's float32 matrices: tfjs tensors (the default), or the native
-   * store, where the native decoder reads them (generate; the caller has checked that the addon is there). GPT-2,
-   * which has no native decoder, always keeps tensors.
+   * store, where the native decoder reads them (generate; the caller has checked that the addon is there). GPT-2
+   * and Gemma, which have no native decoder, always keep tensors.
    */
   float32In?: "tensors" | "native";
 }
@@ -59,7 +60,9 @@ export async function loadModel(tf: Tf, dir: string, options: LoadOptions = {}):
   try {
     const reader = new WeightReader(checkpoint, dir, `config.json (${describe(config)})`, store);
     try {
-      return config.family === "gpt2" ? await loadGpt2(tf, config, reader) : await loadLlama(tf, config, reader, { fuse: options.fuse ?? defaultFusion(tf) });
+      if (config.family === "gpt2") return await loadGpt2(tf, config, reader);
+      const fuse = options.fuse ?? defaultFusion(tf);
+      return config.family === "gemma" ? await loadGemma(tf, config, reader, { fuse }) : await loadLlama(tf, config, reader, { fuse });
     } finally {
       reader.release();
       if (store) collectGarbage();

@@ -57,6 +57,11 @@ export interface CausalLM {
   lmHead(hidden: tfc.Tensor2D): tfc.Tensor2D;
   /** The LM head weight [vocab, hidden] (the embedding when tied); frozen, wherever it is stored. */
   head: FrozenMatrix;
+  /**
+   * Gemma's final-logit soft-cap, which lmHead applies after the head (logits = cap·tanh(z/cap)); null when none.
+   * A loss that forms the hidden-state gradient itself through `head` must multiply by 1 − (logits/cap)² first.
+   */
+  finalLogitSoftcap?: number | null;
   newCache(): KvCache;
   /**
    * Generation's forward pass for a prompt plus up to `capacity` − prompt tokens: the native lean decoder where the

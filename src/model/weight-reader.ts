@@ -25,6 +25,11 @@ export class WeightReader {
     return this.checkpoint.entry(name) !== undefined;
   }
 
+  /** The stored dtype of a tensor (e.g. "BF16"), or undefined when it is absent. */
+  dtype(name: string): string | undefined {
+    return this.checkpoint.entry(name)?.dtype;
+  }
+
   async read(name: string, shape: number[]): Promise<Float32Array> {
     this.check(name, shape);
     return this.checkpoint.readFloat32(name);

@@ -34,7 +34,10 @@ export function weightedLmLoss(tf: Tf, model: CausalLM, hidden: tfc.Tensor2D, ta
     const rowWeights = chunk.map((row) => weights[row] ?? 0);
     const chunkTargets = chunk.map((row) => targets[row] ?? 0);
     const input = tf.tidy(() => rowsOf(tf, h, chunk));
-    const probs = tf.tidy(() => tf.softmax(model.lmHead(input)) as tfc.Tensor2D);
+    // With a final-logit soft-cap (Gemma) the capped logits are kept: the cap's derivative needs them.
+    const cap = options.gradient ? (model.finalLogitSoftcap ?? null) : null;
+    const capped = cap === null ? null : model.lmHead(input);
+    const probs = tf.tidy(() => tf.softmax(capped ?? model.lmHead(input)) as tfc.Tensor2D);
     const picked = tf.tidy(() => pickTargets(tf, probs, chunkTargets));
     const p = picked.dataSync();
     picked.dispose();
@@ -49,8 +52,15 @@ export function weightedLmLoss(tf: Tf, model: CausalLM, hidden: tfc.Tensor2D, ta
     if (underflow.length > 0) loss += exactLoss(tf, model, input, underflow, chunkTargets, rowWeights);
     input.dispose();
     // oneHot stays int32 (cast by sub): tfjs-backend-wasm writes int32 bits whatever dtype is asked for.
-    const g = options.gradient ? tf.tidy(() => tf.mul(tf.sub(probs, tf.oneHot(tf.tensor1d(chunkTargets, "int32"), V)), tf.reshape(tf.tensor1d(rowWeights), [-1, 1]))) : null;
+    let g = options.gradient ? tf.tidy(() => tf.mul(tf.sub(probs, tf.oneHot(tf.tensor1d(chunkTargets, "int32"), V)), tf.reshape(tf.tensor1d(rowWeights), [-1, 1]))) : null;
     probs.dispose();
+    if (g && capped && cap !== null) {
+      // d(cap·tanh(z/cap))/dz = 1 − tanh² = 1 − (capped/cap)²: the gradient to the head's raw output z.
+      const raw: tfc.Tensor = g;
+      g = tf.tidy(() => tf.mul(raw, tf.sub(1, tf.square(tf.div(capped, cap)))));
+      raw.dispose();
+    }
+    capped?.dispose();
     if (!g) return { loss, dh: null };
     const dh = model.head.applyTransposed(g as tfc.Tensor2D);
     g.dispose();

@@ -1,5 +1,5 @@
 import { totalmem } from "node:os";
-import type { ModelConfig } from "../model/config.js";
+import type { GemmaConfig, ModelConfig } from "../model/config.js";
 import { lossChunkRows } from "./loss.js";
 import { storedBytesPerWeight, type Quantize } from "../model/quantize.js";
 
@@ -73,16 +73,30 @@ export function estimateTrainingMemory(config: ModelConfig, shape: MemoryShape):
   const weights = 4 * (quantize === "none" ? parameterCount(config) : parameterCount(config) - stored.count + biasCount(config));
   const adapters = 4 * 4 * shape.loraParameters; // value, gradient, two moments
   // Floats one layer keeps per token: norms and projections (~20·H), the MLP (~6·I), attention scores (~3·heads·T).
-  const perLayerPerToken = 20 * H + 6 * I + 3 * config.numHeads * shape.seqLen;
+  const perLayerPerToken = config.family === "gemma" ? gemmaLayerFloats(config, shape.seqLen) : 20 * H + 6 * I + 3 * config.numHeads * shape.seqLen;
   const oneLayer = 4 * tokens * perLayerPerToken;
   const activations = shape.checkpointing ? 4 * tokens * H * layers + 2 * oneLayer : layers * oneLayer;
-  const lossHead = 4 * Math.min(tokens, lossChunkRows(config.vocabSize)) * config.vocabSize * 5;
+  // A final-logit soft-cap (Gemma) keeps the capped logits too: a sixth copy.
+  const logitCopies = config.family === "gemma" && config.finalSoftcap !== null ? 6 : 5;
+  const lossHead = 4 * Math.min(tokens, lossChunkRows(config.vocabSize)) * config.vocabSize * logitCopies;
   const total = WEIGHTS_OVERHEAD * weights + OVERHEAD * (adapters + activations + lossHead);
   const native = quantize === "none" ? 0 : storeBytes(stored, quantize);
   // While loading, one tensor's bytes are read whole before they are stored; the backend's memory is still small.
   const loading = quantize === "none" ? 0 : 4 * stored.largest;
   const ram = native + Math.max(total, loading) + PROCESS_BASELINE;
   return { weights, adapters, activations, lossHead, total, native, ram };
+}
+
+/**
+ * Gemma's per-token floats in one layer: as Llama's, with q/k/v/o at heads·head_dim (often wider than the hidden size),
+ * two more hidden-size norms and the per-head q/k norms, GELU-tanh's intermediates (~5 more per MLP unit than SiLU),
+ * and the soft-capped scores' tanh copies.
+ */
+function gemmaLayerFloats(config: GemmaConfig, seqLen: number): number {
+  const H = config.hiddenSize;
+  const q = config.numHeads * config.headDim;
+  const kv = config.numKvHeads * config.headDim;
+  return 20 * Math.max(H, q) + 4 * H + 4 * (q + 2 * kv) + 11 * config.intermediateSize + (config.attnSoftcap === null ? 3 : 5) * config.numHeads * seqLen;
 }
 
 /** Bytes of the native weight store for a model: every linear weight and the embedding/LM head, in `quantize`. */
@@ -101,8 +115,9 @@ export function parameterCount(config: ModelConfig): number {
   }
   const kv = config.numKvHeads * config.headDim;
   const q = config.numHeads * config.headDim;
-  // Projections, the two norms, and Qwen3's q/k head norms.
-  const perLayer = H * (q + 2 * kv) + q * H + 3 * H * config.intermediateSize + 2 * H + (config.qkNorm ? 2 * config.headDim : 0);
+  // Norm weights: two per layer (Gemma four), plus per-head q/k norms (Qwen3, Gemma 3).
+  const norms = (config.family === "gemma" ? 4 * H : 2 * H) + (config.qkNorm ? 2 * config.headDim : 0);
+  const perLayer = H * (q + 2 * kv) + q * H + 3 * H * config.intermediateSize + norms;
   return config.vocabSize * H * (config.tieWordEmbeddings ? 1 : 2) + config.numLayers * perLayer + H;
 }
 
@@ -122,14 +137,15 @@ function storedWeights(config: ModelConfig): { count: number; tensors: number; l
   const heads = config.tieWordEmbeddings ? 1 : 2;
   const perLayer = H * (q + 2 * kv) + q * H + 3 * H * config.intermediateSize;
   // Phi-3's fused qkv_proj and gate_up_proj are one matrix each.
-  const matrices = config.fusedProjections ? 4 : 7;
-  const widest = config.fusedProjections ? Math.max(2 * config.intermediateSize, q + 2 * kv) : Math.max(config.intermediateSize, q);
+  const fused = config.family === "llama" && config.fusedProjections;
+  const matrices = fused ? 4 : 7;
+  const widest = fused ? Math.max(2 * config.intermediateSize, q + 2 * kv) : Math.max(config.intermediateSize, q);
   return { count: heads * embedding + config.numLayers * perLayer, tensors: matrices * config.numLayers + heads, largest: Math.max(embedding, H * widest) };
 }
 
 /** Llama-family projection biases (Qwen2's q/k/v, attention_bias, mlp_bias): parameterCount leaves them out. */
 function biasCount(config: ModelConfig): number {
-  if (config.family === "gpt2") return 0; // counted in parameterCount already
+  if (config.family === "gpt2" || config.family === "gemma") return 0; // GPT-2: counted in parameterCount; Gemma has none
   const kv = config.numKvHeads * config.headDim;
   const q = config.numHeads * config.headDim;
   const perLayer = (config.qkvBias ? q + 2 * kv : 0) + (config.oBias ? config.hiddenSize : 0) + (config.mlpBias ? 2 * config.intermediateSize + config.hiddenSize : 0);

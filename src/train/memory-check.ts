@@ -9,6 +9,12 @@ import { backendLimit, estimateTrainingMemory, PROCESS_BASELINE, RAM_SHARE, ramL
 /** Projections per layer a LoRA could touch, as (in + out) sums, for an upper bound of adapter parameters. */
 function loraParameters(config: ModelConfig, r: number): number {
   const H = config.hiddenSize;
+  if (config.family === "gemma") {
+    // q/k/v/o use heads·head_dim, which need not be the hidden size.
+    const q = config.numHeads * config.headDim;
+    const kv = config.numKvHeads * config.headDim;
+    return r * config.numLayers * (H + q + 2 * (H + kv) + q + H + 3 * (H + config.intermediateSize));
+  }
   const perLayer = config.family === "gpt2" ? H + 3 * H + H + H + H + config.innerSize + config.innerSize + H : 3 * (H + H) + 2 * H + 3 * (H + config.intermediateSize);
   return r * perLayer * config.numLayers;
 }

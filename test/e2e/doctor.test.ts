@@ -28,6 +28,7 @@ describe("finetune doctor", () => {
     // wasm finds its .wasm files even from another working directory (cwd is /)
     expect(report.backends.find((b: { name: string }) => b.name === "wasm")).toMatchObject({ loaded: true, version: "4.22.0" });
     for (const b of report.backends) if (!b.loaded) expect(b.reason).toBeTruthy();
+    expect(report.model_types).toEqual(expect.arrayContaining(["llama", "mistral", "qwen2", "gpt2", "gemma2", "gemma3_text"]));
     expect(report.cache).toEqual({ path: tmp.path, repos: 0, size_bytes: 0 });
     expect(report.token).toEqual({ configured: true, source: "HF_TOKEN", valid: true });
     expect(report.hub).toMatchObject({ endpoint: hub.url, reachable: true, status: 200 });
@@ -41,7 +42,7 @@ describe("finetune doctor", () => {
     expect(human.stdout).toMatch(/✓ wasm/);
     // The model types config.json may name.
     expect(report.model_types).toEqual([...SUPPORTED_MODEL_TYPES]);
-    expect(report.model_types).toEqual(expect.arrayContaining(["llama", "qwen2", "qwen3", "smollm3", "gpt2"]));
+    expect(report.model_types).toEqual(expect.arrayContaining(["llama", "qwen2", "qwen3", "smollm3", "phi3", "gpt2"]));
     expect(human.stdout).toContain(`model types: ${SUPPORTED_MODEL_TYPES.join(", ")}`);
     expect(human.stdout).toContain("configured (HF_TOKEN)");
     expect(human.stdout).not.toContain(TOKEN);

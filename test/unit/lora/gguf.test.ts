@@ -249,6 +249,25 @@ describe("writeGgufAdapter", () => {
     expect(file.data.get("blk.0.ffn_up.weight.lora_b")).toEqual(pairs.get("model.layers.0.mlp.gate_up_proj")?.b);
   });
 
+  it("writes Gemma 3 text as gemma3 and Gemma 2 as gemma2, with llama.cpp's names and no q/k permutation", async () => {
+    // head_dim 8 with 2 heads: q is 16 wide like the hidden size, k/v 8 (one kv head).
+    const gemma = (modelType: string) =>
+      parseModelConfig({ model_type: modelType, vocab_size: 32, hidden_size: 16, intermediate_size: 24, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 8 }, "config.json");
+    const { dir, pairs } = await peftAdapter({ modules: LLAMA_MODULES([1]) });
+    for (const [modelType, architecture] of [["gemma3_text", "gemma3"], ["gemma2", "gemma2"]] as const) {
+      const out = join(dir, `${architecture}.gguf`);
+      expect(await writeGgufAdapter({ adapterDir: dir, modelConfig: gemma(modelType), out })).toEqual({ tensors: 14, alpha: 8, architecture });
+      const file = await readGguf(out);
+      expect(file.typedMetadata["general.architecture"]?.value).toBe(architecture);
+      expect(file.tensorInfos.map((i) => i.name)).toEqual(Object.values(LLAMA_GGUF).flatMap((g) => [`blk.1.${g}.weight.lora_a`, `blk.1.${g}.weight.lora_b`]));
+      for (const [module, p] of pairs) {
+        const base = `blk.1.${LLAMA_GGUF[module.split(".").at(-1) ?? ""]}.weight`;
+        expect(file.data.get(`${base}.lora_a`)).toEqual(p.a);
+        expect(file.data.get(`${base}.lora_b`)).toEqual(p.b); // Gemma uses NeoX RoPE in llama.cpp: HF's row order
+      }
+    }
+  });
+
   it("writes GPT-2 (fan_in_fan_out) adapters with PEFT's A/B unchanged: attn_qkv, attn_output, ffn_up, ffn_down", async () => {
     const { dir, pairs } = await peftAdapter({
       modules: {

@@ -8,8 +8,8 @@ const dir = join(ROOT, "recipes");
 const files = readdirSync(dir).filter((f) => f.endsWith(".yaml"));
 
 describe("shipped recipes", () => {
-  it("include the quickstart and the SmolLM2, Qwen2.5, Qwen3 and GPT-2 recipes", () => {
-    expect(files).toEqual(expect.arrayContaining(["quickstart.yaml", "smollm2-135m-chat.yaml", "qwen2.5-0.5b-chat.yaml", "qwen3-0.6b-chat.yaml", "gpt2-text.yaml"]));
+  it("include the quickstart and the SmolLM2, Qwen2.5, Qwen3, Gemma 3 and GPT-2 recipes", () => {
+    expect(files).toEqual(expect.arrayContaining(["quickstart.yaml", "smollm2-135m-chat.yaml", "qwen2.5-0.5b-chat.yaml", "qwen3-0.6b-chat.yaml", "gemma-3-270m-chat.yaml", "gpt2-text.yaml"]));
   });
 
   it.each(files)("%s is valid, says how to run it, comments every key, and its data exists", async (file) => {
