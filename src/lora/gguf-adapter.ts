@@ -23,7 +23,7 @@ interface ModuleTarget {
  * llama.cpp architecture names (gguf-py constants MODEL_ARCH_NAMES); Mistral converts as LlamaModel, and a Gemma 3
  * text checkpoint (Gemma3ForCausalLM) as gemma3.
  */
-const ARCHITECTURE: Record<string, string> = { llama: "llama", mistral: "llama", qwen2: "qwen2", qwen3: "qwen3", smollm3: "smollm3", phi3: "phi3", gpt2: "gpt2", gemma2: "gemma2", gemma3_text: "gemma3" };
+const ARCHITECTURE: Record<string, string> = { llama: "llama", mistral: "llama", qwen2: "qwen2", qwen3: "qwen3", smollm3: "smollm3", phi3: "phi3", gpt2: "gpt2", gemma2: "gemma2", gemma3_text: "gemma3", gemma3: "gemma3" };
 
 /** Tensor order in the file: by layer, then this order (llama.cpp pairs a/b by name, so order is cosmetic). */
 const ORDER = ["attn_q", "attn_k", "attn_v", "attn_qkv", "attn_output", "ffn_gate", "ffn_up", "ffn_down"];
@@ -123,7 +123,8 @@ function targetOf(module: string, config: ModelConfig, file: string): ModuleTarg
   let target: ModuleTarget | null = null;
   // Gemma's projections carry the same names (blk.N.attn_q …; its extra norms are not LoRA targets).
   if (config.family === "llama" || config.family === "gemma") {
-    const m = /^model\.layers\.(\d+)\.((?:self_attn|mlp)\.\w+)$/.exec(module);
+    // A gemma3 (image and text) checkpoint's language model sits under language_model.model. or model.language_model.
+    const m = /^(?:model\.|language_model\.model\.|model\.language_model\.)layers\.(\d+)\.((?:self_attn|mlp)\.\w+)$/.exec(module);
     if (m?.[1] && m[2]) {
       const layer = Number(m[1]);
       const hidden = config.hiddenSize;

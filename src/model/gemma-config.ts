@@ -2,7 +2,7 @@ import { z } from "zod";
 import { UserError } from "../errors.js";
 import { ropeInverseFrequencies, type RopeSpec } from "./rope.js";
 
-export const GEMMA_MODEL_TYPES = ["gemma2", "gemma3_text"] as const;
+export const GEMMA_MODEL_TYPES = ["gemma2", "gemma3_text", "gemma3"] as const;
 
 /**
  * Gemma 2 and Gemma 3 (text) decoders, normalised from config.json, following transformers' modeling_gemma2.py and
@@ -41,6 +41,11 @@ export interface GemmaConfig {
   qkNorm: boolean;
   tieWordEmbeddings: boolean;
   maxPositions: number;
+  /**
+   * "gemma3" is Gemma3ForConditionalGeneration (4B and up): its language model is a Gemma 3 text model whose
+   * weights carry a prefix (see gemma.ts); the vision tower is left alone. False for gemma2 / gemma3_text.
+   */
+  multimodal: boolean;
 }
 
 const count = z.number().int().positive();
@@ -50,7 +55,7 @@ const ropeFields = z
 
 const gemmaSchema = z
   .object({
-    model_type: z.enum(GEMMA_MODEL_TYPES),
+    model_type: z.enum(["gemma2", "gemma3_text"]),
     vocab_size: count,
     hidden_size: count,
     intermediate_size: count,
@@ -81,8 +86,20 @@ const gemmaSchema = z
 
 type Raw = z.infer<typeof gemmaSchema>;
 
-/** Parses a gemma2 / gemma3_text config.json; every unsupported option is a UserError naming the field. */
+/**
+ * Parses a gemma2 / gemma3_text config.json, or a gemma3 one (image and text) by its text_config; every unsupported
+ * option is a UserError naming the field.
+ */
 export function parseGemma(raw: unknown, source: string): GemmaConfig {
+  const record = typeof raw === "object" && raw !== null ? (raw as Record<string, unknown>) : {};
+  if (record.model_type === "gemma3") {
+    const text = record.text_config;
+    if (typeof text !== "object" || text === null) {
+      throw new UserError(`${source}: a gemma3 (image and text) config needs a text_config object for its language model; it has none.`);
+    }
+    // Gemma3TextConfig's defaults fill what text_config leaves out, as transformers does.
+    return { ...parseGemma({ ...text, model_type: "gemma3_text" }, `${source} (text_config)`), modelType: "gemma3", multimodal: true };
+  }
   const parsed = gemmaSchema.safeParse(raw);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => `  ${issue.path.join(".") || "(root)"}: ${issue.message}`);
@@ -131,6 +148,7 @@ export function parseGemma(raw: unknown, source: string): GemmaConfig {
     qkNorm: gemma3,
     tieWordEmbeddings: c.tie_word_embeddings,
     maxPositions: c.max_position_embeddings ?? (gemma3 ? 131072 : 8192),
+    multimodal: false,
   };
 }
 

@@ -1,4 +1,5 @@
 import type * as tfc from "@tensorflow/tfjs-core";
+import { UserError } from "../errors.js";
 import type { GemmaConfig } from "./config.js";
 import { attentionMask, groupedAttention, splitHeads } from "./attention.js";
 import { assembleModel, defaultPositions } from "./assemble.js";
@@ -99,12 +100,13 @@ export async function loadGemma(tf: Tf, config: GemmaConfig, reader: WeightReade
   const table = async (name: string): Promise<FrozenMatrix> =>
     reader.store ? frozen(name, V, H) : tensorMatrix(tf, keep(tf.tensor2d(await reader.read(name, [V, H]), [V, H])));
 
-  const embedScale = embeddingScale(H, reader.dtype("model.embed_tokens.weight"));
-  const embed = await table("model.embed_tokens.weight");
+  const base = modulePrefix(config, reader);
+  const embedScale = embeddingScale(H, reader.dtype(`${base}embed_tokens.weight`));
+  const embed = await table(`${base}embed_tokens.weight`);
   const layers: Layer[] = [];
   const projections = new Map<string, Projection>();
   for (let l = 0; l < config.numLayers; l += 1) {
-    const p = `model.layers.${l}`;
+    const p = `${base}layers.${l}`;
     const attn = (m: string) => `${p}.self_attn.${m}_proj`;
     const mlp = (m: string) => `${p}.mlp.${m}_proj`;
     const qkv = await group(["q", "k", "v"].map(attn), [qOut, kvOut, kvOut], H);
@@ -136,8 +138,8 @@ export async function loadGemma(tf: Tf, config: GemmaConfig, reader: WeightReade
       projections: layerProjections,
     });
   }
-  const finalNorm = await norm("model.norm.weight", H);
-  const lmHead = config.tieWordEmbeddings ? embed : await table("lm_head.weight");
+  const finalNorm = await norm(`${base}norm.weight`, H);
+  const lmHead = config.tieWordEmbeddings ? embed : await table(base === "language_model.model." ? "language_model.lm_head.weight" : "lm_head.weight");
   const eps = config.rmsNormEps;
   const queryScale = 1 / Math.sqrt(config.queryPreAttnScalar);
   // Gemma 2 (and a Gemma 3 whose bases agree): one set of RoPE tables serves every layer.
@@ -206,4 +208,17 @@ export async function loadGemma(tf: Tf, config: GemmaConfig, reader: WeightReade
   };
 
   return assembleModel({ tf, config, hidden, head: lmHead, projections, tensors, matrices, finalLogitSoftcap: config.finalSoftcap });
+}
+
+/**
+ * Where the language model's modules live: "model." in a text checkpoint; in a gemma3 (image and text) one,
+ * "language_model.model." as Google released them, or "model.language_model." as transformers 4.52 and later save
+ * them. Projections are named with it, so adapters and merges address the checkpoint's own tensors.
+ */
+function modulePrefix(config: GemmaConfig, reader: WeightReader): string {
+  if (!config.multimodal) return "model.";
+  for (const prefix of ["language_model.model.", "model.language_model."]) if (reader.has(`${prefix}embed_tokens.weight`)) return prefix;
+  throw new UserError(
+    `${reader.source}: this gemma3 checkpoint has no language model weights (neither language_model.model.embed_tokens.weight nor model.language_model.embed_tokens.weight).`,
+  );
 }

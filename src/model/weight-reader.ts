@@ -15,7 +15,8 @@ export class WeightReader {
 
   constructor(
     private readonly checkpoint: Checkpoint,
-    private readonly source: string,
+    /** The checkpoint folder, for messages. */
+    readonly source: string,
     private readonly why: string,
     /** Where frozen matrices go; null keeps them as float32 tensors (quantize none). */
     readonly store: FrozenStore | null = null,

@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { filesOf, startHubServer, type HubServer } from "../helpers/hub-server.js";
 import { cleanEnv, lastJson, runCli, tempDir } from "../helpers/run-cli.js";
-import { writeTinyCheckpoint } from "../helpers/tiny-checkpoint.js";
+import { writeSafetensors, writeTinyCheckpoint, writeTokenizerFiles } from "../helpers/tiny-checkpoint.js";
+import { tinyGemmaConfig, tinyGemmaTensors } from "../helpers/tiny-gemma.js";
 
 const tmp = tempDir();
 let hub: HubServer;
@@ -29,6 +30,7 @@ let gpt2Run: string;
 let qwen3Run: string;
 let smollm3Run: string;
 let phi3Run: string;
+let gemma3Run: string;
 
 beforeAll(async () => {
   const llama = join(tmp.path, "src-llama");
@@ -39,18 +41,21 @@ beforeAll(async () => {
   writeTinyCheckpoint(join(tmp.path, "src-qwen3"), { kind: "qwen3", headDim: 16, tied: true, seed: 73 });
   writeTinyCheckpoint(join(tmp.path, "src-smollm3"), { kind: "smollm3", layers: 2, noRopeLayers: [1, 0], seed: 74 });
   writeTinyCheckpoint(join(tmp.path, "src-phi3"), { kind: "phi3", partialRotary: 0.5, longRope: { original: 32 }, maxPositions: 128, seed: 75 });
+  writeGemma3Multimodal(join(tmp.path, "src-gemma3"));
   hub = await startHubServer([
     { name: "tiny/llama", commits: [{ files: filesOf(llama) }] },
     { name: "tiny/gpt2", commits: [{ files: filesOf(gpt2) }] },
     { name: "tiny/qwen3", commits: [{ files: filesOf(join(tmp.path, "src-qwen3")) }] },
     { name: "tiny/smollm3", commits: [{ files: filesOf(join(tmp.path, "src-smollm3")) }] },
     { name: "tiny/phi3", commits: [{ files: filesOf(join(tmp.path, "src-phi3")) }] },
+    { name: "tiny/gemma3", commits: [{ files: filesOf(join(tmp.path, "src-gemma3")) }] },
   ]);
   llamaRun = await trainRun("llama", "tiny/llama", "all-linear");
   gpt2Run = await trainRun("gpt2", "tiny/gpt2", "[c_attn, c_proj, c_fc]");
   qwen3Run = await trainRun("qwen3", "tiny/qwen3", "all-linear");
   smollm3Run = await trainRun("smollm3", "tiny/smollm3", "[q_proj, v_proj]");
   phi3Run = await trainRun("phi3", "tiny/phi3", "[qkv_proj, gate_up_proj]");
+  gemma3Run = await trainRun("gemma3", "tiny/gemma3", "all-linear");
 });
 afterAll(async () => {
   await hub.close();
@@ -152,8 +157,8 @@ describe("finetune export", () => {
     for (const text of ["tiny/llama", hub.shas("tiny/llama")[0] ?? "?", lock.data[0]?.sha256 ?? "?", "PeftModel.from_pretrained", "vllm serve", "--lora adapter.gguf", "max_steps: 8", "last step train loss"]) expect(card).toContain(text);
   });
 
-  it("merged: eval loss of the merged model equals base + adapter (Llama, GPT-2 Conv1D, Qwen3, SmolLM3, Phi-3's fused modules)", async () => {
-    for (const [run, model] of [[llamaRun, "tiny/llama"], [gpt2Run, "tiny/gpt2"], [qwen3Run, "tiny/qwen3"], [smollm3Run, "tiny/smollm3"], [phi3Run, "tiny/phi3"]] as const) {
+  it("merged: eval loss of the merged model equals base + adapter (Llama, GPT-2 Conv1D, Qwen3, SmolLM3, Phi-3's fused modules, gemma3 image-and-text keeping its vision tower)", async () => {
+    for (const [run, model] of [[llamaRun, "tiny/llama"], [gpt2Run, "tiny/gpt2"], [qwen3Run, "tiny/qwen3"], [smollm3Run, "tiny/smollm3"], [phi3Run, "tiny/phi3"], [gemma3Run, "tiny/gemma3"]] as const) {
       const out = join(tmp.path, `merged-${model.replace("/", "-")}`);
       const result = await runCli(["export", run, "--format", "merged", "--out", out], env());
       expect(result.code, result.stderr).toBe(0);
@@ -251,3 +256,15 @@ describe("finetune export", () => {
     expect(readFileSync(join(out, "adapter_model.safetensors")).equals(readFileSync(join(llamaRun, "checkpoints", "step-4", "adapter", "adapter_model.safetensors")))).toBe(true);
   });
 });
+
+/** A tiny Gemma 3 (image and text) checkpoint as Google released them: text_config, language_model.model.* weights, a vision tower. */
+function writeGemma3Multimodal(dir: string): void {
+  const spec = { kind: "gemma3_text", seed: 76 } as const;
+  mkdirSync(dir, { recursive: true });
+  const { model_type: _, ...text } = tinyGemmaConfig(spec);
+  writeFileSync(join(dir, "config.json"), JSON.stringify({ architectures: ["Gemma3ForConditionalGeneration"], model_type: "gemma3", text_config: { ...text, model_type: "gemma3_text" }, vision_config: { hidden_size: 8 } }));
+  const tensors = Object.fromEntries(Object.entries(tinyGemmaTensors(spec)).map(([key, t]) => [key.replace(/^model\./, "language_model.model."), t]));
+  tensors["vision_tower.vision_model.embeddings.patch_embedding.weight"] = { shape: [8, 3, 2, 2], data: Float64Array.from({ length: 96 }, (_, i) => i / 96) };
+  writeSafetensors(join(dir, "model.safetensors"), tensors);
+  writeTokenizerFiles(dir, 96);
+}
