@@ -1,4 +1,6 @@
 import type * as tfc from "@tensorflow/tfjs-core";
+import { UserError } from "../errors.js";
+import { ramLimit } from "../train/memory-budget.js";
 import type { LlamaConfig } from "../model/config.js";
 import type { FrozenMatrix } from "../model/frozen.js";
 import type { Projection, TokenDecoder } from "../model/types.js";
@@ -82,6 +84,14 @@ export function nativeDecoder(parts: DecoderParts, capacity: number, env: NodeJS
     config.vocabSize, capacity, window, window > 0 ? config.slidingWindowFromLayer : 0,
   ]);
   const ropeLayers = Int32Array.from(config.ropeLayers, (rope) => (rope ? 1 : 0));
+  // The cache is allocated (and written) whole: refuse before asking for more than the machine's RAM can give.
+  const cacheBytes = 2 * 4 * config.numLayers * config.numKvHeads * config.headDim * capacity;
+  if (cacheBytes > ramLimit()) {
+    throw new UserError(
+      `the KV cache for ${capacity} positions (the prompt plus --max-new-tokens) needs ${(cacheBytes / 2 ** 30).toFixed(1)} GiB, ` +
+        `more than the ${(ramLimit() / 2 ** 30).toFixed(1)} GiB this machine's RAM allows; ask for fewer new tokens (--max-new-tokens) or use a shorter prompt.`,
+    );
+  }
   const handle = addon.decoderCreate(shape, config.rmsNormEps, config.ropeInvFreq, matrices as NativeWeights[], vectors, ropeLayers);
   for (const [slot, adapter] of adapters.entries()) {
     const update = adapter?.lowRank?.();

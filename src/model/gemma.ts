@@ -4,11 +4,12 @@ import type { GemmaConfig } from "./config.js";
 import { attentionMask, groupedAttention, splitHeads } from "./attention.js";
 import { assembleModel, defaultPositions } from "./assemble.js";
 import { runLayer, type LayerBody } from "./layer-runner.js";
-import { tensorMatrix, type FrozenMatrix } from "./frozen.js";
-import { adapterVariables, addAdapterDeltas, applyGroup, groupMember, transposeInto, type ProjectionGroup } from "./linear.js";
+import type { FrozenMatrix } from "./frozen.js";
+import { adapterVariables, addAdapterDeltas, applyGroup, groupMember, type ProjectionGroup } from "./linear.js";
 import { applyRope, geluNew, rmsNorm, rotateHalfMatrix } from "./ops.js";
 import { ropeTables } from "./rope.js";
 import type { CausalLM, ForwardInput, Projection, Tf } from "./types.js";
+import { weightLoaders } from "./weight-loaders.js";
 import type { WeightReader } from "./weight-reader.js";
 
 interface Layer {
@@ -54,12 +55,7 @@ export async function loadGemma(tf: Tf, config: GemmaConfig, reader: WeightReade
   const { hiddenSize: H, intermediateSize: I, numHeads, numKvHeads, headDim: hd, vocabSize: V } = config;
   const qOut = numHeads * hd;
   const kvOut = numKvHeads * hd;
-  const tensors: tfc.Tensor[] = [];
-  const matrices: FrozenMatrix[] = [];
-  const keep = <T extends tfc.Tensor>(t: T): T => {
-    tensors.push(t);
-    return t;
-  };
+  const { tensors, matrices, keep, group: projectionGroup, table: matrixTable } = weightLoaders(tf, reader, options);
   /** A norm weight w as the float32 vector 1 + w (Gemma3RMSNorm: output * (1.0 + weight.float())). */
   const norm = async (name: string, size: number) => {
     const w = await reader.read(name, [size]);
@@ -67,38 +63,9 @@ export async function loadGemma(tf: Tf, config: GemmaConfig, reader: WeightReade
     for (let i = 0; i < size; i += 1) onePlus[i] = 1 + (w[i] ?? 0);
     return keep(tf.tensor1d(onePlus));
   };
-  /** Several [out, in] weights side by side in one [in, Σ out] matrix. */
-  const fused = async (names: string[], outs: number[], inFeatures: number) => {
-    const cols = outs.reduce((a, b) => a + b, 0);
-    const data = new Float32Array(inFeatures * cols);
-    let offset = 0;
-    for (const [i, name] of names.entries()) {
-      const out = outs[i] ?? 0;
-      transposeInto(data, cols, offset, await reader.read(name, [out, inFeatures]), out, inFeatures);
-      offset += out;
-    }
-    return keep(tf.tensor2d(data, [inFeatures, cols]));
-  };
-  const frozen = async (name: string, rows: number, cols: number): Promise<FrozenMatrix> => {
-    const matrix = await reader.frozen(name, [rows, cols]);
-    matrices.push(matrix);
-    return matrix;
-  };
   /** Projections sharing an input, as in llama.ts; Gemma has no projection biases. */
-  const group = async (modules: string[], outs: number[], inFeatures: number): Promise<ProjectionGroup> => {
-    const biases = modules.map(() => null);
-    if (reader.store) {
-      const list: FrozenMatrix[] = [];
-      for (const [i, m] of modules.entries()) list.push(await frozen(`${m}.weight`, outs[i] ?? 0, inFeatures));
-      return { kind: "frozen", matrices: list, biases, outs };
-    }
-    if (options.fuse) return { kind: "tensor", weights: [await fused(modules.map((m) => `${m}.weight`), outs, inFeatures)], biases: [null], outs };
-    const weights: tfc.Tensor2D[] = [];
-    for (const [i, m] of modules.entries()) weights.push(await fused([`${m}.weight`], [outs[i] ?? 0], inFeatures));
-    return { kind: "tensor", weights, biases, outs };
-  };
-  const table = async (name: string): Promise<FrozenMatrix> =>
-    reader.store ? frozen(name, V, H) : tensorMatrix(tf, keep(tf.tensor2d(await reader.read(name, [V, H]), [V, H])));
+  const group = (modules: string[], outs: number[], inFeatures: number): Promise<ProjectionGroup> => projectionGroup(modules, outs, inFeatures, false);
+  const table = (name: string): Promise<FrozenMatrix> => matrixTable(name, V, H);
 
   const base = modulePrefix(config, reader);
   const embedScale = embeddingScale(H, reader.dtype(`${base}embed_tokens.weight`));

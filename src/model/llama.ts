@@ -4,11 +4,12 @@ import { attentionMask, groupedAttention, splitHeads } from "./attention.js";
 import { assembleModel, defaultPositions } from "./assemble.js";
 import { runLayer, type LayerBody } from "./layer-runner.js";
 import { nativeDecoder, type DecoderLayer } from "../backend/native-decoder.js";
-import { tensorMatrix, type FrozenMatrix } from "./frozen.js";
-import { adapterVariables, addAdapterDeltas, applyGroup, groupMember, transposeInto, type ProjectionGroup } from "./linear.js";
+import type { FrozenMatrix } from "./frozen.js";
+import { adapterVariables, addAdapterDeltas, applyGroup, groupMember, type ProjectionGroup } from "./linear.js";
 import { applyRope, rmsNorm, rotateHalfMatrix, silu } from "./ops.js";
 import { headRopeTables } from "./rope.js";
 import type { CausalLM, ForwardInput, Projection, Tf } from "./types.js";
+import { weightLoaders } from "./weight-loaders.js";
 import type { WeightReader } from "./weight-reader.js";
 
 interface Layer {
@@ -33,67 +34,11 @@ export async function loadLlama(tf: Tf, config: LlamaConfig, reader: WeightReade
   const { hiddenSize: H, intermediateSize: I, numHeads, numKvHeads, headDim: hd, vocabSize: V } = config;
   const qOut = numHeads * hd;
   const kvOut = numKvHeads * hd;
-  const tensors: tfc.Tensor[] = [];
-  const matrices: FrozenMatrix[] = [];
-  const keep = <T extends tfc.Tensor>(t: T): T => {
-    tensors.push(t);
-    return t;
-  };
-  const vector = async (name: string, size: number) => keep(tf.tensor1d(await reader.read(name, [size])));
-  /** Several [out, in] weights fused side by side into one [in, Σ out] matrix. */
-  const fused = async (names: string[], outs: number[], inFeatures: number) => {
-    const cols = outs.reduce((a, b) => a + b, 0);
-    const data = new Float32Array(inFeatures * cols);
-    let offset = 0;
-    for (const [i, name] of names.entries()) {
-      const out = outs[i] ?? 0;
-      transposeInto(data, cols, offset, await reader.read(name, [out, inFeatures]), out, inFeatures);
-      offset += out;
-    }
-    return keep(tf.tensor2d(data, [inFeatures, cols]));
-  };
-  const fusedBias = async (names: string[], outs: number[]) => {
-    const parts = await Promise.all(names.map((name, i) => reader.read(name, [outs[i] ?? 0])));
-    const data = new Float32Array(outs.reduce((a, b) => a + b, 0));
-    let offset = 0;
-    for (const part of parts) {
-      data.set(part, offset);
-      offset += part.length;
-    }
-    return keep(tf.tensor1d(data));
-  };
-  const frozen = async (name: string, rows: number, cols: number): Promise<FrozenMatrix> => {
-    const matrix = await reader.frozen(name, [rows, cols]);
-    matrices.push(matrix);
-    return matrix;
-  };
-
-  /** Projections sharing an input (or one alone): see ProjectionGroup. */
-  const group = async (modules: string[], outs: number[], inFeatures: number, bias: boolean): Promise<ProjectionGroup> => {
-    const biases: Array<tfc.Tensor1D | null> = [];
-    if (reader.store) {
-      const list: FrozenMatrix[] = [];
-      for (const [i, m] of modules.entries()) {
-        list.push(await frozen(`${m}.weight`, outs[i] ?? 0, inFeatures));
-        biases.push(bias ? await vector(`${m}.bias`, outs[i] ?? 0) : null);
-      }
-      return { kind: "frozen", matrices: list, biases, outs };
-    }
-    if (options.fuse) {
-      return { kind: "tensor", weights: [await fused(modules.map((m) => `${m}.weight`), outs, inFeatures)], biases: [bias ? await fusedBias(modules.map((m) => `${m}.bias`), outs) : null], outs };
-    }
-    const weights: tfc.Tensor2D[] = [];
-    for (const [i, m] of modules.entries()) {
-      weights.push(await fused([`${m}.weight`], [outs[i] ?? 0], inFeatures));
-      biases.push(bias ? await vector(`${m}.bias`, outs[i] ?? 0) : null);
-    }
-    return { kind: "tensor", weights, biases, outs };
-  };
+  const { tensors, matrices, vector, group, table: matrixTable } = weightLoaders(tf, reader, options);
   /** A fused output [N, Σ sizes] (Phi-3) split into its parts; separate outputs pass through. */
   const unfuse = (parts: tfc.Tensor2D[], sizes: number[]): tfc.Tensor2D[] =>
     parts.length === 1 && sizes.length > 1 ? (tf.split(parts[0] as tfc.Tensor2D, sizes, 1) as tfc.Tensor2D[]) : parts;
-  const table = async (name: string): Promise<FrozenMatrix> =>
-    reader.store ? frozen(name, V, H) : tensorMatrix(tf, keep(tf.tensor2d(await reader.read(name, [V, H]), [V, H])));
+  const table = (name: string): Promise<FrozenMatrix> => matrixTable(name, V, H);
 
   const embed = await table("model.embed_tokens.weight");
   const layers: Layer[] = [];

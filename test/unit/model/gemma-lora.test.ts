@@ -18,6 +18,7 @@ import { weightedLmLoss } from "../../../src/train/loss.js";
 import { referenceGemmaLogits } from "../../helpers/reference-gemma.js";
 import { tempDir } from "../../helpers/run-cli.js";
 import { writeTinyGemma, type TinyGemmaSpec } from "../../helpers/tiny-gemma.js";
+import { logitsOf, maxError } from "../../helpers/logits.js";
 
 const tmp = tempDir();
 afterAll(() => tmp.cleanup());
@@ -32,18 +33,7 @@ beforeAll(async () => {
   tf = (await loadBackend({ forced: "wasm" })).tf;
 });
 
-function logitsOf(model: CausalLM): Float32Array {
-  const out = model.forward({ ids: tf.tensor2d(Int32Array.from(IDS), [1, IDS.length], "int32") });
-  const data = out.dataSync() as Float32Array;
-  out.dispose();
-  return data;
-}
 
-function maxError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let max = 0;
-  for (let i = 0; i < b.length; i += 1) max = Math.max(max, Math.abs((a[i] ?? 0) - (b[i] ?? 0)));
-  return max;
-}
 
 function attach(model: CausalLM): LoraSet {
   const lora = attachLora(tf, model, { r: 2, alpha: 4, dropout: 0, targetModules: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"], layers: "all", rslora: false, seed: 7 });
@@ -132,13 +122,13 @@ describe.each(Object.entries(SPECS))("%s", (name, spec) => {
       }
       const after = evalLoss(model);
       expect(after).toBeLessThan(before - 0.05);
-      trained = logitsOf(model);
+      trained = logitsOf(tf, model, IDS);
       await savePeftAdapter(tf, adapterDir, lora, model.config, { nameOrPath: "tiny/gemma", revision: null });
       lora.dispose();
       disposed = true;
-      expect(maxError(logitsOf(model), trained)).toBeGreaterThan(1e-3);
+      expect(maxError(logitsOf(tf, model, IDS), trained)).toBeGreaterThan(1e-3);
       const loaded = await loadPeftAdapter(tf, model, adapterDir);
-      expect(Array.from(logitsOf(model))).toEqual(Array.from(trained));
+      expect(Array.from(logitsOf(tf, model, IDS))).toEqual(Array.from(trained));
       loaded.dispose();
     } finally {
       if (!disposed) lora.dispose();
@@ -149,7 +139,7 @@ describe.each(Object.entries(SPECS))("%s", (name, spec) => {
     const { merged } = await mergeAdapter({ baseDir: dir, adapterDir, out: mergedDir });
     expect(merged).toBe(7 * layers);
     const mergedModel = await loadModel(tf, mergedDir);
-    expect(maxError(logitsOf(mergedModel), trained)).toBeLessThan(1e-4);
+    expect(maxError(logitsOf(tf, mergedModel, IDS), trained)).toBeLessThan(1e-4);
     mergedModel.dispose();
     const reference = referenceGemmaLogits(mergedDir, IDS).flatMap((row) => Array.from(row));
     expect(maxError(trained, reference)).toBeLessThan(1e-4);

@@ -8,12 +8,13 @@ import { afterAll, beforeAll, expect } from "vitest";
 import { loadBackend } from "../../../src/backend/load.js";
 import { loadNativeMatmul } from "../../../src/backend/native-matmul.js";
 import { loadModel } from "../../../src/model/load-model.js";
-import type { CausalLM, Tf } from "../../../src/model/types.js";
+import type { Tf } from "../../../src/model/types.js";
 import { dequantizedCheckpoint } from "../../helpers/dequantized-checkpoint.js";
 import { describeNeeds, itNeeds, nativeAddon } from "../../helpers/needs.js";
 import { referenceGemmaLogits } from "../../helpers/reference-gemma.js";
 import { tempDir } from "../../helpers/run-cli.js";
 import { writeTinyGemma, type TinyGemmaSpec } from "../../helpers/tiny-gemma.js";
+import { logitsOf, maxError } from "../../helpers/logits.js";
 
 const tmp = tempDir();
 afterAll(() => tmp.cleanup());
@@ -29,18 +30,7 @@ beforeAll(async () => {
   tf = (await loadBackend({ forced: "wasm" })).tf;
 });
 
-function logitsOf(model: CausalLM): Float32Array {
-  const out = model.forward({ ids: tf.tensor2d(Int32Array.from(IDS), [1, IDS.length], "int32") });
-  const data = out.dataSync() as Float32Array;
-  out.dispose();
-  return data;
-}
 
-function maxError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let max = 0;
-  for (let i = 0; i < b.length; i += 1) max = Math.max(max, Math.abs((a[i] ?? 0) - (b[i] ?? 0)));
-  return max;
-}
 
 describeNeeds(need, "Gemma on the native weight store", () => {
   for (const [label, spec] of Object.entries(SPECS)) {
@@ -52,11 +42,11 @@ describeNeeds(need, "Gemma on the native weight store", () => {
         const quantized = await loadModel(tf, dir, { quantize: format });
         const original = await loadModel(tf, dir);
         try {
-          const q = logitsOf(quantized);
+          const q = logitsOf(tf, quantized, IDS);
           expect(maxError(q, referenceGemmaLogits(simulated, IDS).flatMap((row) => Array.from(row)))).toBeLessThan(1e-4);
           // The format moves the model: bf16 and int8 by a few percent of the largest logit at most. (nf4's levels
           // suit normally distributed weights; on these uniform random ones it moves the logits by ~60%.)
-          const plain = logitsOf(original);
+          const plain = logitsOf(tf, original, IDS);
           const error = maxError(q, plain) / Math.max(...Array.from(plain, Math.abs));
           expect(error).toBeGreaterThan(1e-5);
           if (format !== "nf4") expect(error).toBeLessThan({ bf16: 0.02, int8: 0.05 }[format]);

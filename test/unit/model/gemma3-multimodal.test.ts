@@ -15,10 +15,11 @@ import { writeGgufAdapter } from "../../../src/lora/gguf-adapter.js";
 import { savePeftAdapter } from "../../../src/lora/peft-save.js";
 import { parseModelConfig } from "../../../src/model/config.js";
 import { loadModel } from "../../../src/model/load-model.js";
-import type { CausalLM, Tf } from "../../../src/model/types.js";
+import type { Tf } from "../../../src/model/types.js";
 import { tempDir } from "../../helpers/run-cli.js";
 import { writeSafetensors, writeTokenizerFiles } from "../../helpers/tiny-checkpoint.js";
 import { tinyGemmaConfig, tinyGemmaTensors, writeTinyGemma, type TinyGemmaSpec } from "../../helpers/tiny-gemma.js";
+import { logitsOf } from "../../helpers/logits.js";
 
 const tmp = tempDir();
 afterAll(() => tmp.cleanup());
@@ -44,12 +45,6 @@ function writeMultimodal(name: string, prefix: string): string {
   return dir;
 }
 
-function logitsOf(model: CausalLM): Float32Array {
-  const out = model.forward({ ids: tf.tensor2d(Int32Array.from(IDS), [1, IDS.length], "int32") });
-  const data = out.dataSync() as Float32Array;
-  out.dispose();
-  return data;
-}
 
 describe("gemma3 (image and text) checkpoints: the language model", () => {
   it.each([["as released", "language_model.model."], ["as transformers 4.52+ saves it", "model.language_model."]])(
@@ -61,7 +56,7 @@ describe("gemma3 (image and text) checkpoints: the language model", () => {
       const multimodal = await loadModel(tf, writeMultimodal(`mm-${prefix}`, prefix));
       try {
         expect(multimodal.config.modelType).toBe("gemma3");
-        expect(Array.from(logitsOf(multimodal))).toEqual(Array.from(logitsOf(text)));
+        expect(Array.from(logitsOf(tf, multimodal, IDS))).toEqual(Array.from(logitsOf(tf, text, IDS)));
         expect([...multimodal.projections.keys()][0]).toBe(`${prefix}layers.0.self_attn.q_proj`);
         expect(multimodal.parameterCount).toBe(text.parameterCount);
       } finally {

@@ -209,6 +209,8 @@ describeNeeds(need, "native lean decoder: where it does not run, and misuse", ()
   itNeeds(need, "past its capacity, with a bad id or after the model is disposed, a step says why", async () => {
     const dir = checkpoint("misuse", { kind: "llama", seed: 45 });
     const model = await loadModel(tf, dir, { quantize: "nf4" });
+    // 2e9 positions of 2 layers · 2 kv heads · 8 dims: a 512 GB cache is refused before any allocation.
+    expect(() => model.newDecoder(2_000_000_000)).toThrow(/the KV cache for 2000000000 positions \(the prompt plus --max-new-tokens\) needs 476\.8 GiB, more than the [\d.]+ GiB this machine's RAM allows/);
     const decoder = model.newDecoder(4);
     expect(() => decoder.step([1, 2, 3, 4, 5])).toThrow(/0 tokens in the cache plus 5 exceed its capacity of 4/);
     expect(() => decoder.step([1, 96])).toThrow(/ids\[1\] = 96 is outside \[0, 96\)/);

@@ -19,6 +19,7 @@ import { dequantizedCheckpoint } from "../../helpers/dequantized-checkpoint.js";
 import { referenceLogits } from "../../helpers/reference-model.js";
 import { tempDir } from "../../helpers/run-cli.js";
 import { writeTinyCheckpoint, type TinySpec } from "../../helpers/tiny-checkpoint.js";
+import { logitsOf, relativeError } from "../../helpers/logits.js";
 
 const tmp = tempDir();
 afterAll(() => tmp.cleanup());
@@ -39,23 +40,7 @@ beforeAll(async () => {
   tf = (await loadBackend({ forced: "wasm" })).tf;
 });
 
-function logitsOf(model: CausalLM): Float32Array {
-  const out = model.forward({ ids: tf.tensor2d(Int32Array.from(IDS), [1, IDS.length], "int32") });
-  const data = out.dataSync() as Float32Array;
-  out.dispose();
-  return data;
-}
 
-/** max |a − b| / max |b|. */
-function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i += 1) {
-    diff = Math.max(diff, Math.abs((a[i] ?? 0) - (b[i] ?? 0)));
-    scale = Math.max(scale, Math.abs(b[i] ?? 0));
-  }
-  return diff / scale;
-}
 
 /** LoRA on every linear layer with B set to seeded values (so A's gradients are not zero), and the gradients of the training loss. */
 function loraGradients(model: CausalLM): Map<string, Float32Array> {
@@ -95,15 +80,15 @@ describeNeeds(need, "a quantized base is the float32 model of its dequantized we
         const quantized = await loadModel(tf, dir, { quantize: format });
         const plain = await loadModel(tf, simulated);
         try {
-          const q = logitsOf(quantized);
-          const p = logitsOf(plain);
+          const q = logitsOf(tf, quantized, IDS);
+          const p = logitsOf(tf, plain, IDS);
           expect(relativeError(q, p)).toBeLessThan(2e-5);
           expect(relativeError(q, referenceLogits(simulated, IDS).flatMap((row) => Array.from(row)))).toBeLessThan(1e-4);
           // The quantization did change the model (bf16 of a BF16/F16 file excepted: it is stored exactly).
           const original = await loadModel(tf, dir);
           const exact = format === "bf16" && spec.dtype !== undefined;
-          if (exact) expect(relativeError(q, logitsOf(original))).toBeLessThan(2e-5);
-          else expect(relativeError(q, logitsOf(original))).toBeGreaterThan(1e-4);
+          if (exact) expect(relativeError(q, logitsOf(tf, original, IDS))).toBeLessThan(2e-5);
+          else expect(relativeError(q, logitsOf(tf, original, IDS))).toBeGreaterThan(1e-4);
           original.dispose();
           const gq = loraGradients(quantized);
           const gp = loraGradients(plain);
@@ -125,12 +110,12 @@ describeNeeds(need, "the stored product off the wasm backend", () => {
     const dir = join(tmp.path, "cpu-check");
     writeTinyCheckpoint(dir, { kind: "llama", hidden: 96, intermediate: 200, seed: 25 });
     const onWasm = await loadModel(tf, dir, { quantize: "nf4" });
-    const wasm = logitsOf(onWasm);
+    const wasm = logitsOf(tf, onWasm, IDS);
     onWasm.dispose();
     await tf.setBackend("cpu");
     try {
       const onCpu = await loadModel(tf, dir, { quantize: "nf4" });
-      expect(relativeError(logitsOf(onCpu), wasm)).toBeLessThan(2e-5);
+      expect(relativeError(logitsOf(tf, onCpu, IDS), wasm)).toBeLessThan(2e-5);
       const gradients = loraGradients(onCpu);
       expect([...gradients.values()].some((g) => g.some((v) => v !== 0))).toBe(true);
       onCpu.dispose();
