@@ -9,6 +9,20 @@ export interface PlacedExample {
 // Fewer held-out examples than this give a validation loss too noisy to compare evaluations or stop early on.
 const MIN_VALIDATION = 10;
 
+/**
+ * A chat template that writes the date it is rendered (strftime_now: SmolLM3's system header carries "Today Date")
+ * makes the trained tokens depend on the day: a `reproduce`, or a `--resume`, on another day renders other text.
+ */
+export function datedTemplateWarning(examples: PlacedExample[], chatTemplate: string | null): string | null {
+  if (chatTemplate === null || !/\bstrftime_now\s*\(/.test(chatTemplate) || !examples.some(({ example }) => example.kind === "chat")) return null;
+  return (
+    "the model's chat template writes the date it is rendered on (strftime_now) into each conversation, so the tokens " +
+    "trained depend on the day: `finetune reproduce` or `--resume` on another day renders different text and cannot " +
+    "match byte for byte. Keep the run within one day, or use a template without the date (SmolLM3: a system message " +
+    "containing /system_override replaces its dated header)."
+  );
+}
+
 /** Empty texts, completions or assistant replies: they teach the model only to end at once, rarely what was meant. */
 export function emptyExampleWarning(examples: PlacedExample[]): string | null {
   const empty = examples.filter(({ example }) => isEmpty(example));

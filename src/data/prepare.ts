@@ -5,7 +5,7 @@ import { UserError } from "../errors.js";
 import type { PullEvent } from "../hub/pull.js";
 import type { Recipe } from "../recipe/schema.js";
 import type { ModelTokenizer } from "../tokenizer/load.js";
-import { emptyExampleWarning, validationSizeWarning, type PlacedExample } from "./data-warnings.js";
+import { datedTemplateWarning, emptyExampleWarning, validationSizeWarning, type PlacedExample } from "./data-warnings.js";
 import { toExamples, type DataFormat, type Example } from "./formats.js";
 import { readRecords } from "./read-records.js";
 import { resolveDataFiles } from "./resolve-files.js";
@@ -110,6 +110,7 @@ export async function prepareData(params: PrepareParams): Promise<PreparedData> 
   const resolvedFormat = format ?? "text";
   const warnings = [
     emptyExampleWarning(placed),
+    datedTemplateWarning(placed, tokenizer.chatTemplate),
     validationSizeWarning({ validation: recipe.data.validation, records: all.length, validationExamples: split.validation.length }),
   ].filter((warning): warning is string => warning !== null);
   return {

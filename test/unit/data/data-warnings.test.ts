@@ -1,5 +1,8 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { emptyExampleWarning, validationSizeWarning, type PlacedExample } from "../../../src/data/data-warnings.js";
+import { datedTemplateWarning, emptyExampleWarning, validationSizeWarning, type PlacedExample } from "../../../src/data/data-warnings.js";
+import { ROOT } from "../../helpers/run-cli.js";
 
 const text = (value: string, line: number): PlacedExample => ({ example: { kind: "text", text: value }, where: `d.jsonl:${line}` });
 
@@ -49,5 +52,25 @@ describe("validationSizeWarning", () => {
       "the validation data has only 2 examples, so the validation loss is noise (fewer than 10); add records to it, or set data.validation to a fraction of train.",
     );
     expect(validationSizeWarning({ validation: "val.jsonl", records: 100, validationExamples: 10 })).toBeNull();
+  });
+});
+
+describe("datedTemplateWarning", () => {
+  const templates = JSON.parse(readFileSync(join(ROOT, "test", "fixtures", "chat-templates.json"), "utf8")) as Record<string, { template: string }>;
+  const chat: PlacedExample = { example: { kind: "chat", messages: [{ role: "user", content: "Hi" }, { role: "assistant", content: "Hello" }] }, where: "c.jsonl:1" };
+
+  it("warns for conversations rendered by a template that writes today's date (SmolLM3's), and says what to do", () => {
+    expect(datedTemplateWarning([chat], templates.smollm3?.template ?? null)).toBe(
+      "the model's chat template writes the date it is rendered on (strftime_now) into each conversation, so the tokens " +
+        "trained depend on the day: `finetune reproduce` or `--resume` on another day renders different text and cannot " +
+        "match byte for byte. Keep the run within one day, or use a template without the date (SmolLM3: a system message " +
+        "containing /system_override replaces its dated header).",
+    );
+  });
+
+  it("says nothing for templates without the date, plain text, or no template", () => {
+    expect(datedTemplateWarning([chat], templates.qwen3?.template ?? null)).toBeNull();
+    expect(datedTemplateWarning([text("a", 1)], templates.smollm3?.template ?? null)).toBeNull();
+    expect(datedTemplateWarning([chat], null)).toBeNull();
   });
 });

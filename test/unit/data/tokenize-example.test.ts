@@ -182,6 +182,10 @@ describe("tokenizeExample: chat", () => {
     const think = tokenizeExample(smol, { kind: "chat", messages: [{ role: "system", content: "Be brief. /think" }, ...turns] }, { completionOnly: true });
     expect(smol.decode(think.ids)).toContain("<|im_start|>assistant\nHello.<|im_end|>");
     expect(trainedRuns(think)).toEqual(["Hello.<|im_end|>\n", "<think>\nSay bye.\n</think>\nBye!<|im_end|>\n"]);
+    // /system_override (the remedy the dated-template warning names) replaces the header with the message alone.
+    const override = tokenizeExample(smol, { kind: "chat", messages: [{ role: "system", content: "Be brief. /system_override" }, ...turns] }, { completionOnly: true });
+    expect(smol.decode(override.ids)).toMatch(/^<s><\|im_start\|>system\nBe brief\.<\|im_end\|>\n<\|im_start\|>user\nHi!/);
+    expect(smol.decode(override.ids)).not.toContain("Today Date");
   });
 
   it("a template that rewrites the assistant text cannot be masked: a UserError unless completionOnly is false", async () => {
