@@ -94,6 +94,8 @@ void Decoder::run_chunk(const int32_t* ids, int64_t n) {
   float* x = x_.data();
   float* h = h_.data();
   weights_rows(*weights_.embed, ids, n, x);
+  // The rotary tables of these positions serve every layer.
+  rope_tables(n);
   for (int64_t l = 0; l < s.layers; ++l) {
     rms_norm(x, n, weights_.input_norms[l], h);
     project(l, {{kQ, q_.data()}, {kK, k_.data()}, {kV, v_.data()}}, h, n);
@@ -189,22 +191,34 @@ void Decoder::add_low_rank(const LowRank& adapter, const float* x, int64_t n, in
 
 // Hugging Face's split-halves rotation at positions length_ …: x·cos + rotate_half(x)·sin, the tables rounded to
 // float32 as rope.ts makes them (the queries' with attention's 1/√head_dim folded in).
-void Decoder::rope(float* x, int64_t n, int64_t heads, bool query) const {
-  const int64_t hd = shape_.head_dim, half = hd / 2;
-  const double scale = query ? 1.0 / std::sqrt(static_cast<double>(hd)) : 1.0;
-  std::vector<float> cos(static_cast<size_t>(half)), sin(static_cast<size_t>(half));
+void Decoder::rope_tables(int64_t n) {
+  const int64_t half = shape_.head_dim / 2;
+  const double query_scale = 1.0 / std::sqrt(static_cast<double>(shape_.head_dim));
+  for (std::vector<float>* table : {&key_cos_, &key_sin_, &query_cos_, &query_sin_}) table->resize(static_cast<size_t>(n * half));
   for (int64_t t = 0; t < n; ++t) {
     const double position = static_cast<double>(length_ + t);
     for (int64_t i = 0; i < half; ++i) {
+      const auto at = static_cast<size_t>(t * half + i);
       const float angle = static_cast<float>(position * static_cast<double>(inv_freq_[static_cast<size_t>(i)]));
-      cos[static_cast<size_t>(i)] = static_cast<float>(std::cos(static_cast<double>(angle)) * scale);
-      sin[static_cast<size_t>(i)] = static_cast<float>(std::sin(static_cast<double>(angle)) * scale);
+      const double c = std::cos(static_cast<double>(angle)), sn = std::sin(static_cast<double>(angle));
+      key_cos_[at] = static_cast<float>(c);
+      key_sin_[at] = static_cast<float>(sn);
+      query_cos_[at] = static_cast<float>(c * query_scale);
+      query_sin_[at] = static_cast<float>(sn * query_scale);
     }
+  }
+}
+
+void Decoder::rope(float* x, int64_t n, int64_t heads, bool query) const {
+  const int64_t hd = shape_.head_dim, half = hd / 2;
+  const float* cos = (query ? query_cos_ : key_cos_).data();
+  const float* sin = (query ? query_sin_ : key_sin_).data();
+  for (int64_t t = 0; t < n; ++t) {
     for (int64_t head = 0; head < heads; ++head) {
       float* v = x + (t * heads + head) * hd;
       for (int64_t i = 0; i < half; ++i) {
         const float a = v[i], b = v[i + half];
-        const float c = cos[static_cast<size_t>(i)], sn = sin[static_cast<size_t>(i)];
+        const float c = cos[t * half + i], sn = sin[t * half + i];
         const float first = a * c;
         const float second = b * c;
         v[i] = first + (-b) * sn;

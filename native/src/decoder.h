@@ -80,6 +80,8 @@ class Decoder {
   // Each y = x [n, in] · Wᵀ (+ bias) (+ the adapter's update), for projections that read the same x.
   void project(int64_t layer, std::initializer_list<Output> outputs, const float* x, int64_t n);
   void add_low_rank(const LowRank& adapter, const float* x, int64_t n, int64_t in, int64_t out, float* y);
+  // cos and sin [n, head_dim / 2] of positions length() …, for keys and (times 1/√head_dim) for queries.
+  void rope_tables(int64_t n);
   void rope(float* x, int64_t n, int64_t heads, bool query) const;
   void store_kv(int64_t layer, const float* k, const float* v, int64_t n);
   void attend(int64_t layer, const float* q, int64_t n, float* out);
@@ -94,6 +96,7 @@ class Decoder {
   // Activations of one chunk of tokens, reused.
   std::vector<float> x_, h_, q_, k_, v_, attended_, gate_, up_, delta_, low_rank_;
   std::vector<Task> tasks_;
+  std::vector<float> key_cos_, key_sin_, query_cos_, query_sin_;
 };
 
 }  // namespace finetune

@@ -56,9 +56,14 @@ const FUNCTIONS = ["decoderCreate", "decoderAdapter", "decoderStep", "decoderFre
  * backend (CUDA or native TensorFlow) keeps its own forward pass.
  */
 export function nativeDecoderAvailable(backend: string, env: NodeJS.ProcessEnv = process.env): boolean {
-  if (env.FINETUNE_LEAN_DECODE === "0" || (backend !== "wasm" && backend !== "cpu")) return false;
+  return (backend === "wasm" || backend === "cpu") && decoderAddon(env) !== null;
+}
+
+/** The addon's decoder functions, unless the addon lacks them or FINETUNE_LEAN_DECODE=0 turns them off. */
+function decoderAddon(env: NodeJS.ProcessEnv): NativeDecoderAddon | null {
+  if (env.FINETUNE_LEAN_DECODE === "0") return null;
   const loaded = loadNativeWeights(env);
-  return loaded.addon !== null && isDecoderAddon(loaded.addon);
+  return loaded.addon !== null && isDecoderAddon(loaded.addon) ? loaded.addon : null;
 }
 
 /**
@@ -67,10 +72,8 @@ export function nativeDecoderAvailable(backend: string, env: NodeJS.ProcessEnv =
  * an adapter without lowRank, or FINETUNE_LEAN_DECODE=0), and generation keeps the tfjs path.
  */
 export function nativeDecoder(parts: DecoderParts, capacity: number, env: NodeJS.ProcessEnv = process.env): TokenDecoder | null {
-  if (env.FINETUNE_LEAN_DECODE === "0") return null;
-  const loaded = loadNativeWeights(env);
-  if (loaded.addon === null || !isDecoderAddon(loaded.addon)) return null;
-  const addon: NativeDecoderAddon = loaded.addon;
+  const addon = decoderAddon(env);
+  if (addon === null) return null;
   const { config } = parts;
   const matrices = [parts.embed, parts.head, ...parts.layers.flatMap((layer) => layer.matrices)].map((m) => m.native);
   const adapters = parts.layers.flatMap((layer) => layer.projections.map((p) => p.adapter));

@@ -84,7 +84,11 @@ function chatSpans(tokenizer: ModelTokenizer, messages: ChatMessage[], completio
   let cursor = 0;
   messages.forEach((message, index) => {
     if (message.role !== "assistant") return;
-    const span = renderedSpan(tokenizer, messages, index, full, cursor) ?? fallbackSpan(tokenizer, messages, index, full, cursor);
+    // The conversation up to this turn, rendered once for both ways of finding its span (null: the template refused
+    // the partial conversation, e.g. one ending in a tool call; the content search still works).
+    const before = renderPartial(tokenizer, messages.slice(0, index), true);
+    const through = renderPartial(tokenizer, messages.slice(0, index + 1), false);
+    const span = renderedSpan(before, through, full, cursor) ?? fallbackSpan(through, message.content, full, cursor, tokenizer.eosToken);
     if (span === null) {
       // Without a span nothing is masked differently, so only completion-only training needs one.
       if (!completionOnly) return;
@@ -105,18 +109,18 @@ function chatSpans(tokenizer: ModelTokenizer, messages: ChatMessage[], completio
  * reply and the template's end-of-turn marker, which the model must learn to emit. Null when the template renders
  * earlier turns differently once later ones follow (then P and Q are not prefixes of the whole).
  */
-function renderedSpan(tokenizer: ModelTokenizer, messages: ChatMessage[], index: number, full: string, cursor: number): [number, number] | null {
-  let before: string;
-  let through: string;
-  try {
-    before = renderChat(tokenizer, messages.slice(0, index), { addGenerationPrompt: true });
-    through = renderChat(tokenizer, messages.slice(0, index + 1), { addGenerationPrompt: false });
-  } catch {
-    // Some templates refuse partial conversations (e.g. one ending in a tool call); the content search still works.
-    return null;
-  }
+function renderedSpan(before: string | null, through: string | null, full: string, cursor: number): [number, number] | null {
+  if (before === null || through === null) return null;
   if (!full.startsWith(before) || !full.startsWith(through) || before.length < cursor || through.length <= before.length) return null;
   return [before.length, through.length];
+}
+
+function renderPartial(tokenizer: ModelTokenizer, messages: ChatMessage[], addGenerationPrompt: boolean): string | null {
+  try {
+    return renderChat(tokenizer, messages, { addGenerationPrompt });
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -139,16 +143,10 @@ function contentSpan(full: string, content: string, cursor: number): [number, nu
  * it — what follows the text both here and where this turn is the last one rendered ("<|end|>\n"), in whole lines
  * unless all of it, or else the EOS token written right after it.
  */
-function fallbackSpan(tokenizer: ModelTokenizer, messages: ChatMessage[], index: number, full: string, cursor: number): [number, number] | null {
-  const span = contentSpan(full, messages[index]?.content ?? "", cursor);
+function fallbackSpan(through: string | null, content: string, full: string, cursor: number, eosToken: string | null): [number, number] | null {
+  const span = contentSpan(full, content, cursor);
   if (span === null) return null;
   const text = full.slice(span[0], span[1]);
-  let through: string | null = null;
-  try {
-    through = renderChat(tokenizer, messages.slice(0, index + 1), { addGenerationPrompt: false });
-  } catch {
-    // As in renderedSpan: a template may refuse the partial conversation.
-  }
   const at = through === null ? -1 : through.lastIndexOf(text);
   if (through !== null && at >= 0) {
     const tail = through.slice(at + text.length);
@@ -158,7 +156,7 @@ function fallbackSpan(tokenizer: ModelTokenizer, messages: ChatMessage[], index:
     const marker = shared === tail.length ? shared : tail.lastIndexOf("\n", shared - 1) + 1;
     if (marker > 0) return [span[0], span[1] + marker];
   }
-  return throughEndMarker(full, span, tokenizer.eosToken);
+  return throughEndMarker(full, span, eosToken);
 }
 
 /**

@@ -85,9 +85,8 @@ export async function loadLlama(tf: Tf, config: LlamaConfig, reader: WeightReade
       const ropeShape = [input.positions ? B : 1, 1, T, hd];
       // LongRoPE: the long factors for every position once the sequence is longer than the original context
       // (transformers decides by the largest position id, as here).
-      let longest = 0;
-      for (const position of positions) longest = Math.max(longest, position + 1);
-      const invFreq = config.ropeLong && longest > config.ropeLong.fromLength ? config.ropeLong.invFreq : config.ropeInvFreq;
+      const long = config.ropeLong !== null && positions.some((position) => position >= (config.ropeLong?.fromLength ?? 0));
+      const invFreq = long && config.ropeLong ? config.ropeLong.invFreq : config.ropeInvFreq;
       const tableOptions = { headDim: hd, attentionFactor: config.ropeAttentionFactor };
       const keyRope = headRopeTables(invFreq, ropePositions, tableOptions);
       const queryRope = headRopeTables(invFreq, ropePositions, { ...tableOptions, scale: 1 / Math.sqrt(hd) });
