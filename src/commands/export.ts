@@ -76,7 +76,7 @@ export async function run(context: CommandContext, args: string[], options: Expo
     } else if (options.format === "merged") {
       files = (await mergeAdapter({ baseDir: model.dir, adapterDir, out: temp })).files;
     } else {
-      const { writeGgufAdapter } = await import("../lora/gguf-adapter.js");
+      const { writeGgufAdapter } = await import("../gguf/adapter.js");
       await writeGgufAdapter({ adapterDir, modelConfig, out: join(temp, "adapter.gguf") });
       files = ["adapter.gguf"];
     }

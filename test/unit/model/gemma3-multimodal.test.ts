@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadBackend } from "../../../src/backend/load.js";
 import { UserError } from "../../../src/errors.js";
 import { attachLora } from "../../../src/lora/attach.js";
-import { writeGgufAdapter } from "../../../src/lora/gguf-adapter.js";
+import { writeGgufAdapter } from "../../../src/gguf/adapter.js";
 import { savePeftAdapter } from "../../../src/lora/peft-save.js";
 import { parseModelConfig } from "../../../src/model/config.js";
 import { loadModel } from "../../../src/model/load-model.js";

@@ -9,15 +9,30 @@ export type GgufValue =
   | { type: "uint64"; value: bigint }
   | { type: "float32"; value: number }
   | { type: "float64"; value: number }
-  | { type: "bool"; value: boolean };
+  | { type: "bool"; value: boolean }
+  | { type: "array"; itemType: "string"; value: readonly string[] }
+  | { type: "array"; itemType: "int32" | "float32"; value: ArrayLike<number> };
+
+/** The ggml tensor types we write (ggml.h's enum ggml_type numbers). */
+export const GGML_TYPE = { F32: 0, F16: 1, Q8_0: 8, BF16: 30 } as const;
+export type GgmlTypeName = keyof typeof GGML_TYPE;
+
+/** Q8_0: blocks of 32 weights along a row, each an f16 scale then 32 int8 values (34 bytes). */
+export const Q8_0_BLOCK = 32;
+const Q8_0_BLOCK_BYTES = 34;
 
 export interface GgufTensor {
   /** At most 63 UTF-8 bytes (llama.cpp's GGML_MAX_NAME is 64 with the terminating NUL). */
   name: string;
   /** Row-major (numpy/safetensors) order, outermost first; the file lists it reversed (ne0 = innermost). */
   shape: readonly number[];
-  /** Stored as F32, little-endian. */
-  data: Float32Array;
+  /** F32 when absent. */
+  type?: GgmlTypeName;
+  /**
+   * The values, or a function that gives the tensor's bytes in its type when the file is written (called once,
+   * in file order, so a large model is converted one tensor at a time). Float32Array data is F32 only.
+   */
+  data: Float32Array | (() => Promise<Uint8Array> | Uint8Array);
 }
 
 export interface GgufContents {
@@ -33,17 +48,17 @@ const VERSION = 3;
 export const GGUF_ALIGNMENT = 32;
 const MAX_TENSOR_NAME_BYTES = 63;
 const MAX_DIMS = 4;
-const GGML_TYPE_F32 = 0;
 
-const VALUE_TYPE: Record<GgufValue["type"], number> = {
+const VALUE_TYPE = {
   uint32: 4,
   int32: 5,
   float32: 6,
   bool: 7,
   string: 8,
+  array: 9,
   uint64: 10,
   float64: 12,
-};
+} as const;
 
 export interface GgufLayout {
   /** Header, metadata and tensor infos, zero-padded so tensor data starts aligned. */
@@ -79,21 +94,35 @@ export function planGguf(contents: GgufContents): GgufLayout {
     out.string(tensor.name);
     out.u32(tensor.shape.length);
     for (const dim of [...tensor.shape].reverse()) out.u64(BigInt(dim));
-    out.u32(GGML_TYPE_F32);
+    out.u32(GGML_TYPE[tensor.type ?? "F32"]);
     out.u64(BigInt(offset));
     offsets.push(offset);
-    offset = alignUp(offset + tensor.data.byteLength);
+    offset = alignUp(offset + tensorBytes(tensor));
   }
   out.zeros(alignUp(out.length) - out.length);
   return { header: out.toBytes(), offsets, dataSize: offset };
 }
 
+/** Bytes of a tensor's data in its type (unpadded). */
+export function tensorBytes(tensor: Pick<GgufTensor, "shape" | "type" | "name">): number {
+  const count = tensor.shape.reduce((n, d) => n * d, 1);
+  switch (tensor.type ?? "F32") {
+    case "F32":
+      return count * 4;
+    case "F16":
+    case "BF16":
+      return count * 2;
+    case "Q8_0":
+      return (count / Q8_0_BLOCK) * Q8_0_BLOCK_BYTES;
+  }
+}
+
 /** The whole file in memory: for tests and small files. */
-export function serializeGguf(contents: GgufContents): Uint8Array {
+export async function serializeGguf(contents: GgufContents): Promise<Uint8Array> {
   const { header, offsets, dataSize } = planGguf(contents);
   const out = new Uint8Array(header.length + dataSize);
   out.set(header, 0);
-  contents.tensors.forEach((tensor, i) => out.set(toLeBytes(tensor.data), header.length + (offsets[i] ?? 0)));
+  for (const [i, tensor] of contents.tensors.entries()) out.set(await bytesOf(tensor), header.length + (offsets[i] ?? 0));
   return out;
 }
 
@@ -103,12 +132,19 @@ export async function writeGguf(path: string, contents: GgufContents): Promise<v
   await writeStreamAtomic(path, async (handle) => {
     await writeAll(handle, header, path);
     for (const tensor of contents.tensors) {
-      const bytes = toLeBytes(tensor.data);
+      const bytes = await bytesOf(tensor);
       await writeAll(handle, bytes, path);
       // Zero padding after every tensor, so the next one (and the file end) stays aligned, as gguf-py does.
       await writeAll(handle, new Uint8Array(alignUp(bytes.byteLength) - bytes.byteLength), path);
     }
   });
+}
+
+async function bytesOf(tensor: GgufTensor): Promise<Uint8Array> {
+  const bytes = tensor.data instanceof Float32Array ? toLeBytes(tensor.data) : await tensor.data();
+  const expected = tensorBytes(tensor);
+  if (bytes.byteLength !== expected) throw new Error(`GGUF: tensor "${tensor.name}" gave ${bytes.byteLength} bytes, but ${tensor.type ?? "F32"} [${tensor.shape.join(", ")}] takes ${expected} (this is a bug)`);
+  return bytes;
 }
 
 export function alignUp(n: number, alignment = GGUF_ALIGNMENT): number {
@@ -134,6 +170,26 @@ function writeValue(out: ByteSink, v: GgufValue): void {
       return out.f64(v.value);
     case "bool":
       return out.bytes(new Uint8Array([v.value ? 1 : 0]));
+    case "array":
+      // Item type, count, then the items without their own type tags.
+      out.u32(VALUE_TYPE[v.itemType]);
+      out.u64(BigInt(v.value.length));
+      if (v.itemType === "string") {
+        for (const item of v.value as readonly string[]) out.string(item);
+      } else {
+        const items = v.value as ArrayLike<number>;
+        const bytes = new Uint8Array(items.length * 4);
+        const view = new DataView(bytes.buffer);
+        for (let i = 0; i < items.length; i++) {
+          const item = items[i] ?? 0;
+          if (v.itemType === "int32") {
+            checkInt(item, -(2 ** 31), 2 ** 31 - 1, "int32");
+            view.setInt32(i * 4, item, true);
+          } else view.setFloat32(i * 4, item, true);
+        }
+        out.bytes(bytes);
+      }
+      return;
   }
 }
 
@@ -158,8 +214,15 @@ function checkTensor(tensor: GgufTensor, seen: Set<string>): void {
     throw new Error(`GGUF: tensor "${tensor.name}" has shape [${shape.join(", ")}]; GGUF takes 1 to ${MAX_DIMS} non-negative dims (this is a bug)`);
   }
   const count = shape.reduce((n, d) => n * d, 1);
-  if (count !== tensor.data.length) {
-    throw new Error(`GGUF: tensor "${tensor.name}" has shape [${shape.join(", ")}] (${count} elements) but ${tensor.data.length} values (this is a bug)`);
+  if (tensor.data instanceof Float32Array) {
+    if ((tensor.type ?? "F32") !== "F32") throw new Error(`GGUF: tensor "${tensor.name}" is ${tensor.type} but was given float32 values (this is a bug)`);
+    if (count !== tensor.data.length) {
+      throw new Error(`GGUF: tensor "${tensor.name}" has shape [${shape.join(", ")}] (${count} elements) but ${tensor.data.length} values (this is a bug)`);
+    }
+  }
+  // Q8_0 blocks run along the innermost dimension, so rows must be whole blocks.
+  if (tensor.type === "Q8_0" && (shape.at(-1) ?? 0) % Q8_0_BLOCK !== 0) {
+    throw new Error(`GGUF: tensor "${tensor.name}" has rows of ${shape.at(-1)} values; Q8_0 needs a multiple of ${Q8_0_BLOCK} (this is a bug)`);
   }
 }
 

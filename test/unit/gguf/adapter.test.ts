@@ -5,7 +5,7 @@ import { gguf, GGMLQuantizationType, GGUFValueType } from "@huggingface/gguf";
 import { describe, expect, it } from "vitest";
 import { UserError } from "../../../src/errors.js";
 import { writeSafetensors } from "../../../src/io/safetensors-write.js";
-import { writeGgufAdapter } from "../../../src/lora/gguf-adapter.js";
+import { writeGgufAdapter } from "../../../src/gguf/adapter.js";
 import { parseModelConfig, type ModelConfig } from "../../../src/model/config.js";
 import { useTempDir } from "../io/safetensors-fixture.js";
 

@@ -2,7 +2,7 @@ import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { gguf, GGMLQuantizationType, GGUFValueType } from "@huggingface/gguf";
 import { describe, expect, it } from "vitest";
-import { planGguf, serializeGguf, writeGguf, type GgufContents } from "../../../src/lora/gguf-writer.js";
+import { planGguf, serializeGguf, writeGguf, type GgufContents } from "../../../src/gguf/writer.js";
 import { useTempDir } from "../io/safetensors-fixture.js";
 
 const tempDir = useTempDir();
@@ -63,7 +63,7 @@ describe("GGUF writer", () => {
       return Array.from({ length: n }, (_, i) => view.getFloat32(i * 4, true));
     };
     expect(floats(0n, 3)).toEqual([1, 2, 3]);
-    expect(floats(32n, 24)).toEqual([...(contents.tensors[1]?.data ?? [])]);
+    expect(floats(32n, 24)).toEqual([...(contents.tensors[1]?.data as Float32Array)]);
     expect(floats(128n, 1)).toEqual([-0.5]);
     expect([...bytes.subarray(start + 12, start + 32)].every((b) => b === 0)).toBe(true); // zero padding
     expect([...bytes.subarray(start + 132)].every((b) => b === 0)).toBe(true); // the file ends aligned
@@ -74,7 +74,7 @@ describe("GGUF writer", () => {
   it("serializeGguf is byte-identical to the written file, and planGguf reports the header and offsets", async () => {
     const path = join(await tempDir(), "x.gguf");
     await writeGguf(path, contents);
-    const memory = serializeGguf(contents);
+    const memory = await serializeGguf(contents);
     expect(Buffer.from(memory).equals(await readFile(path))).toBe(true);
     const { header, offsets, dataSize } = planGguf(contents);
     expect(header.length % 32).toBe(0);

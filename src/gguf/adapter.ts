@@ -4,8 +4,8 @@ import { errnoCode, UserError } from "../errors.js";
 import { openSafetensors } from "../io/safetensors-read.js";
 import type { SafetensorsReader } from "../io/safetensors-read.js";
 import type { ModelConfig } from "../model/config.js";
-import { writeGguf, type GgufTensor, type GgufValue } from "./gguf-writer.js";
-import { readAdapterConfig } from "./peft-load.js";
+import { writeGguf, type GgufTensor, type GgufValue } from "./writer.js";
+import { readAdapterConfig } from "../lora/peft-load.js";
 import { modelName } from "../model/model-name.js";
 
 /** How one PEFT module becomes a llama.cpp tensor. */
