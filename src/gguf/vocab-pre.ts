@@ -82,8 +82,9 @@ export function spmSpacePrefix(tokenizer: TokenizerJson): boolean {
   const steps = normalizer === null ? [] : normalizer.type === "Sequence" && Array.isArray(normalizer.normalizers) ? (normalizer.normalizers as TokenizerStep[]) : [normalizer];
   const prepend = steps.length === 2 && isPrependSpace(steps[0]) && isSpaceToMeta(steps[1]);
   const replaceOnly = steps.length === 1 && isSpaceToMeta(steps[0]);
-  // Llama 2 (legacy): Prepend "▁" then " " → "▁"; Gemma: " " → "▁" only, no prefix.
-  if (preTokenizer === null && (prepend || replaceOnly)) return prepend;
+  // Llama 2 (legacy): Prepend "▁" then " " → "▁"; Gemma: " " → "▁" only, no prefix. Gemma's Split on " " comes after
+  // the normaliser has left no spaces, so it splits nothing (transformers removed it for that reason, PR #43106).
+  if ((preTokenizer === null || isSplitOnSpace(preTokenizer)) && (prepend || replaceOnly)) return prepend;
   // Newer exports: the Metaspace pre-tokenizer does both; split: true would also cut merges at every "▁", which llama.cpp does not.
   if (steps.length === 0 && preTokenizer?.type === "Metaspace" && preTokenizer.replacement === "▁" && preTokenizer.split !== true) {
     const scheme = preTokenizer.prepend_scheme ?? (preTokenizer.add_prefix_space === false ? "never" : "always");
@@ -94,6 +95,11 @@ export function spmSpacePrefix(tokenizer: TokenizerJson): boolean {
     `${tokenizer.path}: the normalizer ${describe(normalizer)} with pre_tokenizer ${describe(preTokenizer)} is not a SentencePiece layout ` +
       `llama.cpp reproduces (Prepend "▁" + Replace " "→"▁", Replace alone, or Metaspace without split); ${NEXT_STEP}.`,
   );
+}
+
+function isSplitOnSpace(step: TokenizerStep): boolean {
+  const pattern = step.pattern as { String?: unknown } | undefined;
+  return step.type === "Split" && pattern?.String === " ";
 }
 
 function isPrependSpace(step: TokenizerStep | undefined): boolean {
