@@ -13,8 +13,8 @@ export type TokenizerStep = z.infer<typeof step> & Record<string, unknown>;
 const tokenizerJsonSchema = z.looseObject({
   model: z.looseObject({
     type: z.string().optional(),
-    vocab: z.unknown(),
-    merges: z.unknown(),
+    vocab: z.unknown().optional(),
+    merges: z.unknown().optional(),
     byte_fallback: z.boolean().nullish(),
     ignore_merges: z.boolean().nullish(),
     unk_token: z.string().nullish(),

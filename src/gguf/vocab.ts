@@ -28,10 +28,15 @@ const SPECIAL_ID_KEYS = {
  */
 export async function ggufTokenizerMetadata(params: { modelDir: string; config: ModelConfig }): Promise<Record<string, GgufValue>> {
   const { modelDir, config } = params;
-  const tokenizer = await loadTokenizer(modelDir);
-  const json = await readTokenizerJson(modelDir);
-  const metadata: Record<string, GgufValue> = {};
+  // The model type first: a tokenizer GGUF cannot express is refused before anything else is read.
+  const json = await readTokenizerJson(modelDir).catch(async (error: unknown) => {
+    // A missing or unparsable tokenizer.json: the loader says so best (what is present, what to do).
+    await loadTokenizer(modelDir);
+    throw error;
+  });
   const kind = tokenizerKind(json);
+  const tokenizer = await loadTokenizer(modelDir);
+  const metadata: Record<string, GgufValue> = {};
   const list = tokenList(json, config.vocabSize, kind);
   if (kind === "spm") {
     metadata["tokenizer.ggml.model"] = { type: "string", value: "llama" };
