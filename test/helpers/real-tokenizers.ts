@@ -224,3 +224,17 @@ export async function writeGemmaStyleTokenizer(dir: string): Promise<void> {
   }));
   rewriteJson(join(dir, "tokenizer_config.json"), (json) => ({ ...json, add_prefix_space: false, tokenizer_class: "GemmaTokenizer" }));
 }
+
+/**
+ * Llama 2's tokenizer as newer transformers export it (legacy: false): no normalizer, a Metaspace pre-tokenizer
+ * (prepend_scheme "first", split false) instead, over the same vocabulary and merges.
+ */
+export async function writeLlamaMetaspaceTokenizer(dir: string): Promise<void> {
+  await writeLlamaTokenizer(dir);
+  rewriteJson(join(dir, "tokenizer.json"), (json) => ({
+    ...json,
+    normalizer: null,
+    pre_tokenizer: { type: "Metaspace", replacement: "▁", prepend_scheme: "first", split: false },
+  }));
+  rewriteJson(join(dir, "tokenizer_config.json"), (json) => ({ ...json, legacy: false }));
+}

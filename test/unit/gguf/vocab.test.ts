@@ -15,6 +15,7 @@ import {
   writeGemmaStyleTokenizer,
   writeGpt2Tokenizer,
   writeLlama3StyleTokenizer,
+  writeLlamaMetaspaceTokenizer,
   writeLlamaTokenizer,
   writeQwen2StyleTokenizer,
   writeSmolLmStyleTokenizer,
@@ -52,6 +53,11 @@ interface Case {
   expected: Record<string, string | number | boolean>;
   /** the tokenizer's normalizer is NFC (see `compare`) */
   nfc?: boolean;
+  /**
+   * A difference that is llama.cpp's own, with where it shows: disagreements on texts where `applies` holds are
+   * counted apart (and must occur); every other text must agree.
+   */
+  knownGap?: { why: string; applies: (text: string) => boolean };
 }
 
 const withDir = (write: (dir: string) => void | Promise<void>) => async () => {
@@ -101,6 +107,21 @@ const CASES: Case[] = [
     vocabSize: 50257,
     specials: ["<|endoftext|>"],
     expected: { model: "gpt2", pre: "smollm", add_bos: false, add_eos: false, bos: 50256, eos: 50256 },
+  },
+  {
+    name: "Llama 2 SentencePiece with Metaspace (legacy: false)",
+    need: llamaFiles,
+    dir: withDir(writeLlamaMetaspaceTokenizer),
+    vocabSize: 32000,
+    specials: ["<s>", "</s>"],
+    expected: { model: "llama", pre: "default", add_bos: true, add_eos: false, bos: 1, eos: 2, unk: 0, add_space_prefix: true },
+    knownGap: {
+      // llama.cpp's SentencePiece tokenizer puts "▁" before every piece of text (legacy behaviour, as Prepend);
+      // Metaspace does not when the text already starts with a space, nor ("first") after a special token.
+      // ggml-org/llama.cpp#23840 and #8584; llama.cpp's converter writes the same for these models.
+      why: "Metaspace: text starting with a space, or text after a special token",
+      applies: (text) => text.startsWith(" ") || ["<s>", "</s>"].some((special) => text.split(special).slice(1).some((after) => after.length > 0)),
+    },
   },
   {
     name: "stories260K SentencePiece (../shared)",
@@ -199,8 +220,11 @@ describe("ggufTokenizerMetadata against the real llama.cpp", () => {
       const texts = vocabTestStrings(testCase.specials);
       expect(texts.length).toBe(200);
       await withModel(metadata, (model) => {
-        const { disagreements, unnormalised } = compare(model, ours, texts, testCase.nfc);
+        const { disagreements: all, unnormalised } = compare(model, ours, texts, testCase.nfc);
+        const gap = testCase.knownGap;
+        const disagreements = gap ? all.filter((entry) => !gap.applies(entry.text)) : all;
         expect(disagreements).toEqual([]);
+        if (gap) expect(all.length, `texts on which llama.cpp differs because of: ${gap.why}`).toBeGreaterThan(0);
         // Only the texts with a decomposed "é" (e + U+0301) are not in NFC; llama.cpp tokenizes each of them otherwise.
         expect(unnormalised.length).toBe(testCase.nfc ? texts.filter((text) => text !== text.normalize("NFC")).length : 0);
         expect(unnormalised.every((entry) => entry.text.includes("e\u0301"))).toBe(true);
