@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { LlamaModel } from "node-llama-cpp";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect } from "vitest";
 import { ggufTokenizerMetadata } from "../../../src/gguf/vocab.js";
 import type { GgufValue } from "../../../src/gguf/writer.js";
 import { parseModelConfig, type ModelConfig } from "../../../src/model/config.js";
