@@ -4,6 +4,7 @@ import { errnoCode, UserError } from "../errors.js";
 import { openSafetensors } from "../io/safetensors-read.js";
 import type { SafetensorsReader } from "../io/safetensors-read.js";
 import type { ModelConfig } from "../model/config.js";
+import { ggufArchitecture, permutesQk } from "./architecture.js";
 import { writeGguf, type GgufTensor, type GgufValue } from "./writer.js";
 import { readAdapterConfig } from "../lora/peft-load.js";
 import { modelName } from "../model/model-name.js";
@@ -18,12 +19,6 @@ interface ModuleTarget {
   /** Heads for llama.cpp's q/k row permutation (llama and mistral only), else null. */
   permuteHeads: number | null;
 }
-
-/**
- * llama.cpp architecture names (gguf-py constants MODEL_ARCH_NAMES); Mistral converts as LlamaModel, and a Gemma 3
- * text checkpoint (Gemma3ForCausalLM) as gemma3.
- */
-const ARCHITECTURE: Record<string, string> = { llama: "llama", mistral: "llama", qwen2: "qwen2", qwen3: "qwen3", smollm3: "smollm3", phi3: "phi3", gpt2: "gpt2", gemma2: "gemma2", gemma3_text: "gemma3", gemma3: "gemma3" };
 
 /** Tensor order in the file: by layer, then this order (llama.cpp pairs a/b by name, so order is cosmetic). */
 const ORDER = ["attn_q", "attn_k", "attn_v", "attn_qkv", "attn_output", "ffn_gate", "ffn_up", "ffn_down"];
@@ -42,8 +37,7 @@ export async function writeGgufAdapter(params: {
 }): Promise<{ tensors: number; alpha: number; architecture: string }> {
   const { adapterDir, modelConfig, out } = params;
   const config = await readAdapterConfig(adapterDir);
-  const architecture = ARCHITECTURE[modelConfig.modelType];
-  if (!architecture) throw new UserError(`GGUF export does not support model_type "${modelConfig.modelType}"; supported: ${Object.keys(ARCHITECTURE).join(", ")}.`);
+  const architecture = ggufArchitecture(modelConfig);
   await refuseDirectory(out);
 
   const file = join(adapterDir, "adapter_model.safetensors");
@@ -131,10 +125,7 @@ function targetOf(module: string, config: ModelConfig, file: string): ModuleTarg
       const qDim = config.numHeads * config.headDim;
       const kvDim = config.numKvHeads * config.headDim;
       const ffn = config.intermediateSize;
-      // llama.cpp's LLM_ARCH_LLAMA (and SMOLLM3, whose converter is Llama's) rotates adjacent pairs; its converter
-      // reorders q/k rows from HF's split halves. Qwen2, Qwen3, Phi-3 and Gemma use the NeoX (split-halves)
-      // rotation, so they keep HF's order.
-      const permutes = config.modelType === "llama" || config.modelType === "mistral" || config.modelType === "smollm3";
+      const permutes = permutesQk(config);
       const table: Record<string, Omit<ModuleTarget, "layer">> = {
         "self_attn.q_proj": { ggufName: "attn_q", inFeatures: hidden, outFeatures: qDim, permuteHeads: permutes ? config.numHeads : null },
         "self_attn.k_proj": { ggufName: "attn_k", inFeatures: hidden, outFeatures: kvDim, permuteHeads: permutes ? config.numKvHeads : null },

@@ -24,14 +24,11 @@ interface LoraPair {
  * shard by shard with the base's names, dtypes and sharding, and copies config, tokenizer and chat template.
  */
 export async function mergeAdapter(params: { baseDir: string; adapterDir: string; out: string }): Promise<{ merged: number; files: string[] }> {
-  const config = await readAdapterConfig(params.adapterDir);
-  const scale = loraScale(config.lora_alpha, config.r, config.use_rslora ?? false);
-  const pairs = await readPairs(params.adapterDir, config.r);
+  const merge = await openLoraMerge(params.adapterDir);
   const base = await openCheckpoint(params.baseDir);
   const shardFiles = base.files;
   await base.close();
   await mkdir(params.out, { recursive: true });
-  const used = new Set<string>();
   for (const file of shardFiles) {
     const reader = await openSafetensors(file);
     try {
@@ -41,12 +38,7 @@ export async function mergeAdapter(params: { baseDir: string; adapterDir: string
           throw new UserError(`${file}: tensor ${name} is ${entry.dtype}; merging supports F32/F16/BF16 checkpoints.`);
         }
         const data = await reader.readFloat32(name);
-        const module = moduleFor(name, pairs);
-        if (module) {
-          const pair = pairs.get(module) as LoraPair;
-          applyDelta(data, entry.shape, pair, scale, config.fan_in_fan_out ?? false, name);
-          used.add(module);
-        }
+        merge.apply(name, entry.shape, data);
         tensors.push({ name, dtype: entry.dtype, shape: entry.shape, data });
       }
       await writeSafetensors(join(params.out, basename(file)), tensors, reader.metadata);
@@ -54,12 +46,41 @@ export async function mergeAdapter(params: { baseDir: string; adapterDir: string
       await reader.close();
     }
   }
-  const unused = [...pairs.keys()].filter((m) => !used.has(m));
-  if (unused.length > 0) throw new UserError(`the base model in ${params.baseDir} has no weight for ${unused.slice(0, 3).join(", ")}; is this adapter for another model?`);
+  merge.checkAllUsed(params.baseDir);
   for (const entry of await readdir(params.baseDir)) {
     if (COPIED.test(entry)) await copyFile(join(params.baseDir, entry), join(params.out, entry));
   }
-  return { merged: used.size, files: await readdir(params.out) };
+  return { merged: merge.used(), files: await readdir(params.out) };
+}
+
+/** An adapter ready to fold into base tensors one at a time, as they stream past. */
+export interface LoraMerge {
+  /** Adds scale·B·A to `data` in place when `name` is an adapted module's weight (a no-op otherwise). */
+  apply(name: string, shape: readonly number[], data: Float32Array): void;
+  /** How many adapted modules have been merged so far. */
+  used(): number;
+  /** A UserError when some adapted module never met its base weight (the adapter is for another model). */
+  checkAllUsed(baseDir: string): void;
+}
+
+export async function openLoraMerge(adapterDir: string): Promise<LoraMerge> {
+  const config = await readAdapterConfig(adapterDir);
+  const scale = loraScale(config.lora_alpha, config.r, config.use_rslora ?? false);
+  const pairs = await readPairs(adapterDir, config.r);
+  const used = new Set<string>();
+  return {
+    apply(name, shape, data) {
+      const module = moduleFor(name, pairs);
+      if (!module) return;
+      applyDelta(data, shape, pairs.get(module) as LoraPair, scale, config.fan_in_fan_out ?? false, name);
+      used.add(module);
+    },
+    used: () => used.size,
+    checkAllUsed(baseDir) {
+      const unused = [...pairs.keys()].filter((m) => !used.has(m));
+      if (unused.length > 0) throw new UserError(`the base model in ${baseDir} has no weight for ${unused.slice(0, 3).join(", ")}; is this adapter for another model?`);
+    },
+  };
 }
 
 async function readPairs(adapterDir: string, r: number): Promise<Map<string, LoraPair>> {
@@ -82,7 +103,7 @@ function moduleFor(tensor: string, pairs: Map<string, LoraPair>): string | null 
   return null;
 }
 
-function applyDelta(weight: Float32Array, shape: number[], pair: LoraPair, scale: number, fanInFanOut: boolean, name: string): void {
+function applyDelta(weight: Float32Array, shape: readonly number[], pair: LoraPair, scale: number, fanInFanOut: boolean, name: string): void {
   const { a, b, r, inFeatures: I, outFeatures: O } = pair;
   const expected = fanInFanOut ? [I, O] : [O, I];
   if (shape.join() !== expected.join()) {

@@ -20,6 +20,8 @@ export interface GemmaAblation {
   noSoftcap?: boolean;
   /** Embeddings are not multiplied by √hidden. */
   noEmbedScale?: boolean;
+  /** Another activation in place of gelu_pytorch_tanh (e.g. llama.cpp's f16-table GELU). */
+  gelu?: (x: number) => number;
 }
 
 type Json = Record<string, unknown>;
@@ -203,7 +205,7 @@ export function referenceGemmaLogits(dir: string, ids: number[], ablate: GemmaAb
       const h2 = rmsNorm(x1, w("pre_feedforward_layernorm.weight"), eps, plain);
       const gate = linear(h2, w("mlp.gate_proj.weight"), I);
       const up = linear(h2, w("mlp.up_proj.weight"), I);
-      const act = gate.map((gv, d) => gelu(gv) * (up[d] ?? 0));
+      const act = gate.map((gv, d) => (ablate.gelu ?? gelu)(gv) * (up[d] ?? 0));
       const down = linear(act, w("mlp.down_proj.weight"), H);
       const postFeedforward = rmsNorm(down, w("post_feedforward_layernorm.weight"), eps, plain);
       next.push(x1.map((v, d) => v + (postFeedforward[d] ?? 0)));

@@ -444,7 +444,7 @@ function llamaLogits(cfg: Json, weights: Weights, ids: number[]): Float64Array[]
 // ---------------------------------------------------------------------------------------------------------------
 // GPT-2
 
-function gpt2Logits(cfg: Json, weights: Weights, ids: number[]): Float64Array[] {
+function gpt2Logits(cfg: Json, weights: Weights, ids: number[], gelu: (x: number) => number): Float64Array[] {
   const vocab = num(cfg, "vocab_size");
   const hidden = num(cfg, "n_embd");
   const heads = num(cfg, "n_head");
@@ -495,7 +495,7 @@ function gpt2Logits(cfg: Json, weights: Weights, ids: number[]): Float64Array[] 
     x = x.map((row, t) => add(row, conv1d(attn[t] ?? new Float64Array(0), projW, hidden, projB)));
 
     x = x.map((row) => {
-      const h = conv1d(layerNorm(row, ln2w, ln2b, eps), fcW, inner, fcB).map(geluTanh);
+      const h = conv1d(layerNorm(row, ln2w, ln2b, eps), fcW, inner, fcB).map(gelu);
       return add(row, conv1d(h, mlpProjW, hidden, mlpProjB));
     });
   }
@@ -520,7 +520,7 @@ export interface ReferenceModel {
   logits(ids: number[]): Float64Array[];
 }
 
-export function loadReference(dir: string): ReferenceModel {
+export function loadReference(dir: string, options: { gelu?: (x: number) => number } = {}): ReferenceModel {
   const config = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as Json;
   const weights = loadWeights(dir);
   const modelType = String(config.model_type);
@@ -530,7 +530,7 @@ export function loadReference(dir: string): ReferenceModel {
     logits(ids) {
       if (ids.length === 0) throw new Error("reference: no input ids");
       if (["llama", "mistral", "qwen2", "qwen3", "smollm3", "phi3"].includes(modelType)) return llamaLogits(config, weights, ids);
-      if (modelType === "gpt2") return gpt2Logits(config, weights, ids);
+      if (modelType === "gpt2") return gpt2Logits(config, weights, ids, options.gelu ?? geluTanh);
       throw new Error(`reference: model_type ${modelType} is not supported`);
     },
   };
