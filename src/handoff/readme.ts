@@ -28,6 +28,8 @@ Files: ${params.files.map((file) => `\`${file}\``).join(", ")}.
 
 ## Run
 
+From this folder (the configs name the data files relative to it):
+
 \`\`\`sh
 ${run.join("\n")}
 \`\`\`
