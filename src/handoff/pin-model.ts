@@ -39,7 +39,10 @@ export async function pinModel(params: { name: string; baseDir: string; output: 
     for (const lockPath of [join(resolve(params.output), LOCK_FILE), join(params.baseDir, LOCK_FILE)]) {
       if (!(await exists(lockPath))) continue;
       const lock = await readRunLock(lockPath);
-      if (lock.model.repo === ref.name && lock.model.revision !== null) {
+      // Only a lock of this very model reference: a run of `org/name@v1` does not pin `org/name@v2`.
+      const locked = lock.recipe.model;
+      const lockedName = typeof locked === "string" ? locked : typeof locked === "object" && locked !== null && "name" in locked ? locked.name : undefined;
+      if (lock.model.repo === ref.name && lock.model.revision !== null && (lockedName === undefined || lockedName === name)) {
         sha = lock.model.revision;
         pinnedBy = "lock";
         break;

@@ -33,6 +33,11 @@ describe("pinning the recipe's model to a commit, offline", () => {
     writeFileSync(join(run, "run.lock.json"), JSON.stringify(lock));
     const pinned = await pinModel({ name: "org/locked", baseDir: tmp.path, output: run, env });
     expect(pinned).toMatchObject({ kind: "hub", repo: "org/locked", sha: OTHER, pinnedBy: "lock" });
+    // A lock written for another reference of the repo does not pin this one.
+    writeFileSync(join(run, "run.lock.json"), JSON.stringify({ ...lock, recipe: { model: { name: "org/locked@v1", quantize: "none" } } }));
+    await expect(pinModel({ name: "org/locked", baseDir: tmp.path, output: run, env })).rejects.toThrow("model org/locked cannot be pinned to a commit");
+    writeFileSync(join(run, "run.lock.json"), JSON.stringify({ ...lock, recipe: { model: { name: "org/locked", quantize: "none" } } }));
+    expect(await pinModel({ name: "org/locked", baseDir: tmp.path, output: run, env })).toMatchObject({ sha: OTHER, pinnedBy: "lock" });
   });
 
   it("takes a local folder as it is (no commit)", async () => {
