@@ -12,7 +12,7 @@ export interface GlobalOptions {
 
 /** What the command line asked for; src/index.ts imports commands/<name> only when it runs. */
 export interface Invocation {
-  command: "pull" | "doctor" | "cache-ls" | "cache-rm" | "generate" | "eval" | "train" | "recipe-validate" | "recipe-schema" | "init" | "preview" | "reproduce" | "export";
+  command: "pull" | "doctor" | "cache-ls" | "cache-rm" | "generate" | "eval" | "train" | "recipe-validate" | "recipe-schema" | "init" | "preview" | "reproduce" | "export" | "export-recipe";
   args: string[];
   options: Record<string, unknown>;
   globals: GlobalOptions;
@@ -82,6 +82,15 @@ export function buildProgram(version: string, run: (invocation: Invocation) => P
     .addOption(new Option("--format <format>", "what to write").choices(["peft", "merged", "gguf"]).makeOptionMandatory())
     .requiredOption("--out <dir>", "new directory to write")
     .action(dispatch("export"));
+
+  program
+    .command("export-recipe")
+    .description("write the same run for a distributed trainer: an Axolotl config, or a TRL SFTTrainer script with an accelerate config")
+    .argument("<recipe>", "recipe file")
+    .addOption(new Option("--to <trainer>", "which trainer").choices(["axolotl", "trl"]).makeOptionMandatory())
+    .requiredOption("--out <dir>", "new directory to write")
+    .option("--set <key=value>", "override a recipe value (repeatable)", collect)
+    .action(dispatch("export-recipe"));
 
   program
     .command("reproduce")

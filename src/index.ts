@@ -26,6 +26,7 @@ const commands: Record<Invocation["command"], () => Promise<CommandModule>> = {
   preview: () => import("./commands/preview.js"),
   reproduce: () => import("./commands/reproduce.js"),
   export: () => import("./commands/export.js"),
+  "export-recipe": () => import("./commands/export-recipe.js"),
 };
 
 /** Flags needed to report an error that happens before commander has parsed anything. */
