@@ -77,10 +77,12 @@ export function buildProgram(version: string, run: (invocation: Invocation) => P
 
   program
     .command("export")
-    .description("export a run or checkpoint: a PEFT adapter with a model card, a merged model, or a GGUF adapter")
-    .argument("<run>", "run directory (or checkpoints/step-N)")
-    .addOption(new Option("--format <format>", "what to write").choices(["peft", "merged", "gguf"]).makeOptionMandatory())
+    .description("export a run or checkpoint: a PEFT adapter with a model card, a merged model, one GGUF model for llama.cpp and Ollama, or a GGUF adapter with its base")
+    .argument("[run]", "run directory (or checkpoints/step-N, or a PEFT adapter folder)")
+    .addOption(new Option("--format <format>", "what to write: peft, merged (safetensors), gguf-model (model.gguf + Modelfile), gguf (adapter.gguf + base.gguf + Modelfile)").choices(["peft", "merged", "gguf-model", "gguf"]).makeOptionMandatory())
     .requiredOption("--out <dir>", "new directory to write")
+    .addOption(new Option("--dtype <type>", "GGUF tensor type (default: bf16 for bf16 weights, else f16)").choices(["f32", "f16", "bf16", "q8_0"]))
+    .option("--model <id|dir>", "convert this base model alone (with --format gguf-model), instead of a run")
     .action(dispatch("export"));
 
   program

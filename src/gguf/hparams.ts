@@ -37,21 +37,16 @@ export function ggufHyperparameters(config: ModelConfig, source: string): Hyperp
     metadata[key(name)] = value;
   };
 
-  if (config.family === "gpt2") {
-    set("context_length", u32(config.maxPositions));
-    set("embedding_length", u32(config.hiddenSize));
-    set("feed_forward_length", u32(config.innerSize));
-    set("block_count", u32(config.numLayers));
-    set("attention.head_count", u32(config.numHeads));
-    set("attention.layer_norm_epsilon", f32(config.layerNormEps));
-    return { architecture, metadata, extraTensors, warnings };
-  }
-
   set("context_length", u32(config.maxPositions));
   set("embedding_length", u32(config.hiddenSize));
   set("block_count", u32(config.numLayers));
-  set("feed_forward_length", u32(config.intermediateSize));
   set("attention.head_count", u32(config.numHeads));
+  if (config.family === "gpt2") {
+    set("feed_forward_length", u32(config.innerSize));
+    set("attention.layer_norm_epsilon", f32(config.layerNormEps));
+    return { architecture, metadata, extraTensors, warnings };
+  }
+  set("feed_forward_length", u32(config.intermediateSize));
   set("attention.head_count_kv", u32(config.numKvHeads));
   set("attention.layer_norm_rms_epsilon", f32(config.rmsNormEps));
   set("attention.key_length", u32(config.headDim));

@@ -58,6 +58,12 @@ export function planHandoff(params: { recipe: Recipe; target: HandoffTarget; mod
   const peft: Record<string, unknown> = { task_type: "CAUSAL_LM", bias: "none" };
   const add = (option: string, value: unknown, ax: string, trl: string) => rows.push({ option, value: show(value), axolotl: ax, trl });
   const report = (option: string, note: string) => reported.push(`${option}: ${note}`);
+  /** One value set as-is in Axolotl's config and in SFTConfig (or PEFT's LoraConfig), with its row. */
+  const same = (option: string, value: unknown, axolotlKey: string, trlKey: string, trl: Record<string, unknown> = sft) => {
+    axolotl[axolotlKey] = value;
+    trl[trlKey] = value;
+    add(option, value, field(axolotlKey, value), kwarg(trlKey, value));
+  };
 
   // Refusals first: a config that Axolotl's schema would reject is never written.
   if (target === "axolotl" && !Number.isInteger(lora.alpha)) {
@@ -100,15 +106,9 @@ export function planHandoff(params: { recipe: Recipe; target: HandoffTarget; mod
   }
 
   // lora
-  axolotl.lora_r = lora.r;
-  axolotl.lora_alpha = lora.alpha;
-  axolotl.lora_dropout = lora.dropout;
-  peft.r = lora.r;
-  peft.lora_alpha = lora.alpha;
-  peft.lora_dropout = lora.dropout;
-  add("lora.r", lora.r, field("lora_r", lora.r), kwarg("r", lora.r));
-  add("lora.alpha", lora.alpha, field("lora_alpha", lora.alpha), kwarg("lora_alpha", lora.alpha));
-  add("lora.dropout", lora.dropout, field("lora_dropout", lora.dropout), kwarg("lora_dropout", lora.dropout));
+  same("lora.r", lora.r, "lora_r", "r", peft);
+  same("lora.alpha", lora.alpha, "lora_alpha", "lora_alpha", peft);
+  same("lora.dropout", lora.dropout, "lora_dropout", "lora_dropout", peft);
   if (lora.target_modules === "all-linear") {
     axolotl.lora_target_linear = true;
     peft.target_modules = "all-linear";
@@ -125,20 +125,14 @@ export function planHandoff(params: { recipe: Recipe; target: HandoffTarget; mod
     peft.layers_to_transform = [...lora.layers];
     add("lora.layers", lora.layers, field("peft_layers_to_transform", lora.layers), kwarg("layers_to_transform", lora.layers));
   }
-  axolotl.peft_use_rslora = lora.rslora;
-  peft.use_rslora = lora.rslora;
-  add("lora.rslora", lora.rslora, field("peft_use_rslora", lora.rslora), kwarg("use_rslora", lora.rslora));
+  same("lora.rslora", lora.rslora, "peft_use_rslora", "use_rslora", peft);
 
   // train: length of the run
   if (train.max_steps !== undefined) {
-    axolotl.max_steps = train.max_steps;
-    sft.max_steps = train.max_steps;
-    add("train.max_steps", train.max_steps, field("max_steps", train.max_steps), kwarg("max_steps", train.max_steps));
+    same("train.max_steps", train.max_steps, "max_steps", "max_steps");
   }
   if (train.epochs !== undefined) {
-    axolotl.num_epochs = train.epochs;
-    sft.num_train_epochs = train.epochs;
-    add("train.epochs", train.epochs, field("num_epochs", train.epochs), kwarg("num_train_epochs", train.epochs));
+    same("train.epochs", train.epochs, "num_epochs", "num_train_epochs");
   }
   // batch
   axolotl.micro_batch_size = train.batch_size;
@@ -159,9 +153,7 @@ export function planHandoff(params: { recipe: Recipe; target: HandoffTarget; mod
   sft.adam_beta2 = ADAMW_DEFAULTS.beta2;
   sft.adam_epsilon = ADAMW_DEFAULTS.eps;
   add("(optimizer)", "AdamW", `optimizer: adamw_torch, adam_beta1: ${ADAMW_DEFAULTS.beta1}, adam_beta2: ${ADAMW_DEFAULTS.beta2}, adam_epsilon: ${ADAMW_DEFAULTS.eps}`, `optim="adamw_torch", adam_beta1=${ADAMW_DEFAULTS.beta1}, adam_beta2=${ADAMW_DEFAULTS.beta2}, adam_epsilon=${ADAMW_DEFAULTS.eps}`);
-  axolotl.learning_rate = train.lr;
-  sft.learning_rate = train.lr;
-  add("train.lr", train.lr, field("learning_rate", train.lr), kwarg("learning_rate", train.lr));
+  same("train.lr", train.lr, "learning_rate", "learning_rate");
   const hasWarmup = (train.warmup_steps ?? 0) > 0 || (train.warmup_ratio ?? 0) > 0;
   // transformers' "constant" ignores warmup; "constant_with_warmup" is finetune's constant schedule with warmup.
   const scheduler = train.schedule === "constant" && hasWarmup ? "constant_with_warmup" : train.schedule;
@@ -169,18 +161,12 @@ export function planHandoff(params: { recipe: Recipe; target: HandoffTarget; mod
   sft.lr_scheduler_type = scheduler;
   add("train.schedule", train.schedule, field("lr_scheduler", scheduler), kwarg("lr_scheduler_type", `"${scheduler}"`));
   if (train.warmup_steps !== undefined) {
-    axolotl.warmup_steps = train.warmup_steps;
-    sft.warmup_steps = train.warmup_steps;
-    add("train.warmup_steps", train.warmup_steps, field("warmup_steps", train.warmup_steps), kwarg("warmup_steps", train.warmup_steps));
+    same("train.warmup_steps", train.warmup_steps, "warmup_steps", "warmup_steps");
   }
   if (train.warmup_ratio !== undefined) {
-    axolotl.warmup_ratio = train.warmup_ratio;
-    sft.warmup_ratio = train.warmup_ratio;
-    add("train.warmup_ratio", train.warmup_ratio, field("warmup_ratio", train.warmup_ratio), kwarg("warmup_ratio", train.warmup_ratio));
+    same("train.warmup_ratio", train.warmup_ratio, "warmup_ratio", "warmup_ratio");
   }
-  axolotl.weight_decay = train.weight_decay;
-  sft.weight_decay = train.weight_decay;
-  add("train.weight_decay", train.weight_decay, field("weight_decay", train.weight_decay), kwarg("weight_decay", train.weight_decay));
+  same("train.weight_decay", train.weight_decay, "weight_decay", "weight_decay");
   // transformers clips only when max_grad_norm > 0, so 0 is "off".
   const clip = train.max_grad_norm ?? 0;
   axolotl.max_grad_norm = clip;

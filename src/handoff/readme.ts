@@ -44,9 +44,14 @@ finetune generate --model ${params.model} --adapter ${adapterDir} --chat --promp
 finetune eval --model ${params.model} --adapter ${adapterDir} --data <validation records as finetune reads them, e.g. the recipe's data.validation>
 \`\`\`
 
-\`finetune export <run> --format peft|merged|gguf\` reads finetune's own runs (it checks their run.lock.json), not an adapter
-trained elsewhere, and this finetune has no \`--format gguf-model\`; for GGUF, merge and convert with llama.cpp
-(\`convert_lora_to_gguf.py --base <model dir> ${adapterDir}\`).
+\`finetune export\` takes the adapter folder too: one GGUF file with the adapter merged in, with an Ollama Modelfile, for
+llama.cpp, Ollama and LM Studio:
+
+\`\`\`sh
+finetune export ${adapterDir} --format gguf-model --out gguf/
+llama-cli -m gguf/model.gguf -cnv
+ollama create my-model -f gguf/Modelfile && ollama run my-model
+\`\`\`
 
 ## Mapping
 

@@ -12,21 +12,22 @@ export const ADAPTER_WEIGHTS = "adapter_model.safetensors";
  * Where the expected hash of an adapter comes from: a finished run's run.lock.json, or a checkpoint's state.json
  * (which records the hash of each file it wrote).
  */
-export type AdapterOrigin = { kind: "run"; lock: RunLock; lockPath: string } | { kind: "checkpoint"; dir: string };
+export type AdapterOrigin = { kind: "run"; lock: RunLock; lockPath: string } | { kind: "checkpoint"; dir: string } | { kind: "folder" };
 
 /**
- * Checks an adapter before anything is exported from it: its weights file hashes to what the run recorded, parses
- * as safetensors, and holds finite LoRA pairs of the configured rank. Returns the verified sha256.
+ * Checks an adapter before anything is exported from it: its weights file hashes to what the run recorded (a plain
+ * PEFT adapter folder, trained elsewhere, has no record), parses as safetensors, and holds finite LoRA pairs of the
+ * configured rank. Returns the sha256.
  */
 export async function verifyAdapter(params: { adapterDir: string; origin: AdapterOrigin; r: number }): Promise<string> {
   const path = join(params.adapterDir, ADAPTER_WEIGHTS);
-  const { expected, recordedIn } = await expectedHash(params.origin);
   let actual: string;
   try {
     actual = await sha256File(path);
   } catch (error) {
     throw new UserError(`cannot read ${path} (${errnoCode(error) ?? String(error)}); export needs the adapter the run wrote.`);
   }
+  const { expected, recordedIn } = params.origin.kind === "folder" ? { expected: actual, recordedIn: "" } : await expectedHash(params.origin);
   if (actual !== expected) {
     throw new UserError(
       `${path} does not match the sha256 recorded in ${recordedIn} (${actual.slice(0, 12)}…, recorded ${expected.slice(0, 12)}…): it was changed or damaged after training, so nothing was exported. ` +
@@ -57,7 +58,7 @@ export async function verifyAdapter(params: { adapterDir: string; origin: Adapte
   return actual;
 }
 
-async function expectedHash(origin: AdapterOrigin): Promise<{ expected: string; recordedIn: string }> {
+async function expectedHash(origin: Exclude<AdapterOrigin, { kind: "folder" }>): Promise<{ expected: string; recordedIn: string }> {
   if (origin.kind === "run") return { expected: origin.lock.adapter_sha256, recordedIn: origin.lockPath };
   const statePath = join(origin.dir, "state.json");
   let json: unknown;

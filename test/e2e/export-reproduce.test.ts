@@ -154,7 +154,7 @@ describe("finetune export", () => {
     expect(readFileSync(join(out, "adapter_model.safetensors")).equals(readFileSync(join(llamaRun, "adapter", "adapter_model.safetensors")))).toBe(true);
     const card = readFileSync(join(out, "README.md"), "utf8");
     const lock = JSON.parse(readFileSync(join(llamaRun, "run.lock.json"), "utf8")) as { data: Array<{ sha256: string }> };
-    for (const text of ["tiny/llama", hub.shas("tiny/llama")[0] ?? "?", lock.data[0]?.sha256 ?? "?", "PeftModel.from_pretrained", "vllm serve", "--lora adapter.gguf", "max_steps: 8", "last step train loss"]) expect(card).toContain(text);
+    for (const text of ["tiny/llama", hub.shas("tiny/llama")[0] ?? "?", lock.data[0]?.sha256 ?? "?", "PeftModel.from_pretrained", "vllm serve", "--format gguf-model --out gguf/", "ollama create my-model -f gguf/Modelfile", "max_steps: 8", "last step train loss"]) expect(card).toContain(text);
   });
 
   it("merged: eval loss of the merged model equals base + adapter (Llama, GPT-2 Conv1D, Qwen3, SmolLM3, Phi-3's fused modules, gemma3 image-and-text keeping its vision tower)", async () => {

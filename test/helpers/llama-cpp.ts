@@ -63,7 +63,6 @@ export async function openLlamaCpp(llama: Llama, path: string, options: { lora?:
     ...(options.lora ? { lora: { adapters: options.lora.map((filePath) => ({ filePath, scale: 1 })) } } : {}),
   });
   const vocabSize = model.fileInfo.metadata.tokenizer.ggml.tokens.length;
-  if (process.env.DEBUG_CPP) console.log("context size", context.contextSize);
   const sequence = context.getSequence();
   const toRow = (map: Map<number, number> | undefined): Float32Array => {
     const row = new Float32Array(vocabSize).fill(Number.NaN);
