@@ -10,7 +10,7 @@ import { mergeAdapter } from "../lora/merge.js";
 import { modelCard } from "../lora/model-card.js";
 import { readAdapterConfig, type AdapterConfig } from "../lora/peft-load.js";
 import { GGUF_DTYPES, type GgufDtype } from "../gguf/model.js";
-import { modelName } from "../model/model-name.js";
+import { isLocalPath, modelName } from "../model/model-name.js";
 import { ADAPTER_WEIGHTS, verifyAdapter, type AdapterOrigin } from "../lora/verify-adapter.js";
 import { readModelConfig } from "../model/load-model.js";
 import { LOCK_FILE, readRunLock, type RunLock } from "../train/lock.js";
@@ -76,7 +76,7 @@ export async function run(context: CommandContext, args: string[], options: Expo
       const chosen = dtype ?? (await defaultDtype(model.dir));
       const common = { modelDir: model.dir, config: modelConfig, dir: temp, finalDir: out, dtype: chosen, name };
       const written =
-        options.format === "gguf-model" ? await exportGgufModel({ ...common, ...(source ? { adapterDir: source.adapterDir } : {}) }) : await exportGgufAdapter({ ...common, adapterDir: (source as Source).adapterDir });
+        options.format === "gguf-model" ? await exportGgufModel({ ...common, ...(source ? { adapterDir: source.adapterDir, baseModel: isLocalPath(base) ? modelName(base) : base } : {}) }) : await exportGgufAdapter({ ...common, adapterDir: (source as Source).adapterDir });
       for (const warning of written.warnings) reporter.warn(warning);
       files = written.files;
       runHints = written.run;

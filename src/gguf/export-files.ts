@@ -30,8 +30,16 @@ export async function defaultDtype(modelDir: string): Promise<GgufDtype> {
 }
 
 /** model.gguf (the base, or the base with the adapter merged in) and an Ollama Modelfile, into `dir` (renamed to `finalDir` afterwards). */
-export async function exportGgufModel(params: { modelDir: string; config: ModelConfig; adapterDir?: string; dir: string; finalDir: string; dtype: GgufDtype; name: string }): Promise<GgufExport> {
-  const result = await writeGgufModel({ modelDir: params.modelDir, config: params.config, out: join(params.dir, "model.gguf"), dtype: params.dtype, name: params.name, ...(params.adapterDir ? { adapterDir: params.adapterDir } : {}) });
+export async function exportGgufModel(params: { modelDir: string; config: ModelConfig; adapterDir?: string; baseModel?: string; dir: string; finalDir: string; dtype: GgufDtype; name: string }): Promise<GgufExport> {
+  const result = await writeGgufModel({
+    modelDir: params.modelDir,
+    config: params.config,
+    out: join(params.dir, "model.gguf"),
+    dtype: params.dtype,
+    name: params.name,
+    ...(params.adapterDir ? { adapterDir: params.adapterDir } : {}),
+    ...(params.baseModel ? { baseModel: params.baseModel } : {}),
+  });
   const stops = stopTexts(await loadTokenizer(params.modelDir));
   await writeFileAtomic(join(params.dir, "Modelfile"), ollamaModelfile({ from: "./model.gguf", stops }));
   return { files: ["model.gguf", "Modelfile"], warnings: result.warnings, run: runCommands(params.finalDir, "model.gguf") };

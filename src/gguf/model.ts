@@ -31,7 +31,16 @@ export interface GgufModelResult {
  * its hyperparameters and tokenizer in the metadata. Tensors are read, merged, converted and written one at a
  * time, so memory holds one tensor, never the model. The file is written atomically.
  */
-export async function writeGgufModel(params: { modelDir: string; config: ModelConfig; out: string; dtype: GgufDtype; name: string; adapterDir?: string }): Promise<GgufModelResult> {
+export async function writeGgufModel(params: {
+  modelDir: string;
+  config: ModelConfig;
+  out: string;
+  dtype: GgufDtype;
+  name: string;
+  adapterDir?: string;
+  /** The model this one was fine-tuned from (general.base_model.*): a hub id "org/name", or a local folder's name. */
+  baseModel?: string;
+}): Promise<GgufModelResult> {
   const { modelDir, config, dtype } = params;
   const hparams = ggufHyperparameters(config, `${modelDir}/config.json`);
   const tokenizer = await ggufTokenizerMetadata({ modelDir, config });
@@ -75,10 +84,13 @@ export async function writeGgufModel(params: { modelDir: string; config: ModelCo
         },
       });
     }
+    const parameters = tensors.reduce((n, t) => n + t.shape.reduce((m, d) => m * d, 1), 0);
     const metadata: Record<string, GgufValue> = {
       "general.architecture": { type: "string", value: hparams.architecture },
       "general.type": { type: "string", value: "model" },
       "general.name": { type: "string", value: params.name },
+      "general.size_label": { type: "string", value: sizeLabel(parameters) },
+      ...(params.baseModel ? baseModelKeys(params.baseModel) : {}),
       ...hparams.metadata,
       "general.file_type": { type: "uint32", value: FILE_TYPE[dtype] },
       "general.quantization_version": { type: "uint32", value: 2 },
@@ -92,6 +104,25 @@ export async function writeGgufModel(params: { modelDir: string; config: ModelCo
   } finally {
     await checkpoint.close();
   }
+}
+
+/** gguf-py's size label: the parameter count in K, M, B or T with at least two significant digits ("135M", "1.2B"). */
+export function sizeLabel(count: number): string {
+  const [scale, suffix] = count > 1e12 ? [1e-12, "T"] : count > 1e9 ? [1e-9, "B"] : count > 1e6 ? [1e-6, "M"] : [1e-3, "K"];
+  const scaled = count * scale;
+  const digits = String(Math.round(scaled)).replace(/^0+/, "").length;
+  return `${scaled.toFixed(Math.max(2 - digits, 0))}${suffix}`;
+}
+
+/** general.base_model.*: one base model, with its organization and hub address when it is a hub id. */
+function baseModelKeys(base: string): Record<string, GgufValue> {
+  const [organization, name] = base.includes("/") ? (base.split("/", 2) as [string, string]) : [null, base];
+  const text = (value: string): GgufValue => ({ type: "string", value });
+  return {
+    "general.base_model.count": { type: "uint32", value: 1 },
+    "general.base_model.0.name": text(name),
+    ...(organization ? { "general.base_model.0.organization": text(organization), "general.base_model.0.repo_url": text(`https://huggingface.co/${base}`) } : {}),
+  };
 }
 
 function tokenListLength(tokenizer: Record<string, GgufValue>): number {

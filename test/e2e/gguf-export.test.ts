@@ -80,6 +80,9 @@ describeNeeds(need, "finetune export to GGUF, run by the real llama.cpp", () => 
     expect(readdirSync(out).sort()).toEqual(["Modelfile", "model.gguf"]);
     expect(json).toMatchObject({ format: "gguf-model", files: ["Modelfile", "model.gguf"], run: [`llama-cli -m ${join(out, "model.gguf")} -cnv`, `ollama create my-model -f ${join(out, "Modelfile")} && ollama run my-model`] });
     expect(readFileSync(join(out, "Modelfile"), "utf8")).toBe('FROM ./model.gguf\nPARAMETER stop "</s>"\n');
+    const { gguf } = await import("@huggingface/gguf");
+    const { metadata } = await gguf(join(out, "model.gguf"), { allowLocalFile: true });
+    expect(metadata).toMatchObject({ "general.architecture": "llama", "general.name": "tiny-llama-adapter", "general.size_label": "2.1M", "general.base_model.count": 1, "general.base_model.0.name": "tiny-llama", "general.file_type": 0 });
     const generated = await finetuneGreedy(["--model", model, "--adapter", adapter]);
     expect(generated.ids.length).toBeGreaterThan(8);
     expect(await llamaCppGreedy(join(out, "model.gguf"), generated)).toEqual(generated.ids);

