@@ -55,9 +55,9 @@ export async function formatRun({ name, format, warmupSteps = 1, timedSteps = 2,
   // 2. Decode: a 32-token prompt, then 32 greedy tokens, each one step over one token with the KV cache.
   const settings = { prompt: DECODE_PROMPT, tokens: DECODE.tokens, rounds: decodeRounds };
   try {
-    const tfjs = timeTfjsDecoding(model, settings);
+    const tfjs = await timeTfjsDecoding(model, settings);
     result.tfjsDecodeTps = DECODE.tokens / tfjs.decodeSeconds;
-    if (format !== "none") Object.assign(result, decodeFigures(timeDecoding(model, settings)));
+    if (format !== "none") Object.assign(result, decodeFigures(await timeDecoding(model, settings)));
   } catch (error) {
     result.decodeError = message(error);
   }
@@ -79,7 +79,7 @@ export async function formatRun({ name, format, warmupSteps = 1, timedSteps = 2,
   if (format === "none" && !result.decodeError) {
     try {
       const native = await loadModel(tf, dir, { float32In: "native" });
-      Object.assign(result, decodeFigures(timeDecoding(native, settings)));
+      Object.assign(result, decodeFigures(await timeDecoding(native, settings)));
       native.dispose();
     } catch (error) {
       result.decodeError = `float32 in the native store: ${message(error)}`;

@@ -24,7 +24,7 @@ export async function generationBench(machine = {}) {
     let started = performance.now();
     const native = await loadModel(tf, dir, { float32In: loadNativeWeights().addon ? "native" : "tensors" });
     const loadSeconds = (performance.now() - started) / 1000;
-    const lean = timeDecoding(native, settings);
+    const lean = await timeDecoding(native, settings);
     const weightBytes = native.weightBytes;
     const parameters = native.parameterCount;
     native.dispose();
@@ -32,7 +32,7 @@ export async function generationBench(machine = {}) {
     started = performance.now();
     const tensors = await loadModel(tf, dir);
     const tensorLoadSeconds = (performance.now() - started) / 1000;
-    const tfjs = timeTfjsDecoding(tensors, settings);
+    const tfjs = await timeTfjsDecoding(tensors, settings);
     tensors.dispose();
     const rssMb = process.resourceUsage().maxRSS / 1024;
     const bound = machine.bandwidth ? (machine.bandwidth * 1e9) / weightBytes : null;

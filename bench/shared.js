@@ -20,7 +20,7 @@ export function matmulParameters(model) {
  * heap, fault weights in and start the GEMM threads), `rounds` runs of the prompt and then `tokens` greedy tokens
  * on a fresh cache each; the median of each phase, and which decoder ran.
  */
-export function timeDecoding(model, { prompt, tokens, rounds }) {
+export async function timeDecoding(model, { prompt, tokens, rounds }) {
   const capacity = prompt.length + tokens + 1;
   const greedy = (logits) => {
     let best = 0;
@@ -28,18 +28,18 @@ export function timeDecoding(model, { prompt, tokens, rounds }) {
     return best;
   };
   const warm = model.newDecoder(capacity);
-  let next = greedy(warm.step(Array.from(prompt.slice(0, 8))));
-  for (let i = 0; i < 4; i += 1) next = greedy(warm.step([next]));
+  let next = greedy(await warm.step(Array.from(prompt.slice(0, 8))));
+  for (let i = 0; i < 4; i += 1) next = greedy(await warm.step([next]));
   warm.dispose();
   const prefills = [];
   const decodes = [];
   for (let round = 0; round < rounds; round += 1) {
     const decoder = model.newDecoder(capacity);
     let t0 = performance.now();
-    next = greedy(decoder.step(Array.from(prompt)));
+    next = greedy(await decoder.step(Array.from(prompt)));
     prefills.push((performance.now() - t0) / 1000);
     t0 = performance.now();
-    for (let i = 0; i < tokens; i += 1) next = greedy(decoder.step([next]));
+    for (let i = 0; i < tokens; i += 1) next = greedy(await decoder.step([next]));
     decodes.push((performance.now() - t0) / 1000);
     decoder.dispose();
   }
@@ -47,11 +47,11 @@ export function timeDecoding(model, { prompt, tokens, rounds }) {
 }
 
 /** timeDecoding on the model's tfjs forward pass (FINETUNE_LEAN_DECODE=0), for comparison with the native decoder. */
-export function timeTfjsDecoding(model, settings) {
+export async function timeTfjsDecoding(model, settings) {
   const saved = process.env.FINETUNE_LEAN_DECODE;
   process.env.FINETUNE_LEAN_DECODE = "0";
   try {
-    return timeDecoding(model, settings);
+    return await timeDecoding(model, settings);
   } finally {
     if (saved === undefined) delete process.env.FINETUNE_LEAN_DECODE;
     else process.env.FINETUNE_LEAN_DECODE = saved;

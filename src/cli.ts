@@ -34,10 +34,11 @@ export function buildProgram(version: string, run: (invocation: Invocation) => P
     .version(version, "-V, --version", "print the version")
     .option("--json", "machine output: one JSON object per line, the last line is the result", false)
     .addOption(
-      new Option("--backend <name>", "force a compute backend (default: best available; env FINETUNE_BACKEND)").choices([
+      new Option("--backend <name>", "force a compute backend (default: best available; env FINETUNE_BACKEND; webgpu only when asked for)").choices([
         "tensorflow",
         "wasm",
         "cpu",
+        "webgpu",
       ]),
     )
     .option("--verbose", "print debugging detail", false)

@@ -1,13 +1,15 @@
 /** The compute backends in order of preference, and the package each needs. */
-export type BackendName = "tensorflow" | "wasm" | "cpu";
+export type BackendName = "tensorflow" | "wasm" | "cpu" | "webgpu";
 
-export const BACKEND_NAMES: readonly BackendName[] = ["tensorflow", "wasm", "cpu"];
+export const BACKEND_NAMES: readonly BackendName[] = ["tensorflow", "wasm", "cpu", "webgpu"];
 
 export interface BackendCandidate {
   backend: BackendName;
   /** What users see: "tensorflow (CUDA)", "wasm", … */
   label: string;
   package: string;
+  /** Only when asked for (--backend / FINETUNE_BACKEND): WebGPU is not yet measured faster than the CPU path. */
+  optIn?: true;
 }
 
 export const CANDIDATES: readonly BackendCandidate[] = [
@@ -15,6 +17,7 @@ export const CANDIDATES: readonly BackendCandidate[] = [
   { backend: "tensorflow", label: "tensorflow (CPU)", package: "@tensorflow/tfjs-node" },
   { backend: "wasm", label: "wasm", package: "@tensorflow/tfjs-backend-wasm" },
   { backend: "cpu", label: "cpu", package: "@tensorflow/tfjs-backend-cpu" },
+  { backend: "webgpu", label: "webgpu", package: "@tensorflow/tfjs-backend-webgpu", optIn: true },
 ];
 
 /** One candidate tried: loaded, or why not. */

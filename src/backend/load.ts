@@ -3,6 +3,7 @@ import { dirname, join } from "node:path";
 import { UserError } from "../errors.js";
 import { BACKEND_NAMES, CANDIDATES, type BackendAttempt, type BackendCandidate, type BackendName } from "./candidates.js";
 import { explainLoadError } from "./explain-load-error.js";
+import { describeAdapter, prepareWebGpu } from "./webgpu.js";
 import { guardWasmAllocations } from "./wasm-guard.js";
 import type { MatmulPath } from "./native-matmul.js";
 import { registeredMatmulPath, registerWasmMatMul } from "./wasm-matmul.js";
@@ -34,11 +35,19 @@ export function forcedBackend(flag: BackendName | undefined, env: NodeJS.Process
  * Loads the best backend (tensorflow with CUDA, tensorflow on CPU, wasm, cpu), or exactly the forced one,
  * recording why each skipped candidate failed.
  */
-export async function loadBackend(params: { forced?: BackendName | undefined }): Promise<LoadedBackend> {
+export async function loadBackend(params: { forced?: BackendName | undefined; env?: NodeJS.ProcessEnv }): Promise<LoadedBackend> {
   const tf = await tfCore();
   const attempts: BackendAttempt[] = [];
-  const candidates = CANDIDATES.filter((c) => !params.forced || c.backend === params.forced);
+  const candidates = CANDIDATES.filter((c) => (params.forced ? c.backend === params.forced : !c.optIn));
   for (const candidate of candidates) {
+    if (candidate.backend === "webgpu") {
+      // A missing package, no adapter or a CPU fallback adapter: said as it is, not as a failed import.
+      const adapter = await prepareWebGpu(params.env ?? process.env);
+      const attempt = await tryCandidate(tf, candidate);
+      if (attempt.loaded) return { tf, backend: "webgpu", label: `webgpu: ${describeAdapter(adapter)}`, attempts: [attempt], matmul: null };
+      attempts.push(attempt);
+      continue;
+    }
     const attempt = await tryCandidate(tf, candidate);
     attempts.push(attempt);
     if (attempt.loaded) return { tf, backend: candidate.backend, label: candidate.label, attempts, matmul: candidate.backend === "wasm" ? registeredMatmulPath() : null };
@@ -54,7 +63,7 @@ export async function loadBackend(params: { forced?: BackendName | undefined }):
 export async function probeBackends(): Promise<BackendAttempt[]> {
   const tf = await tfCore();
   const out: BackendAttempt[] = [];
-  for (const candidate of CANDIDATES) out.push(await tryCandidate(tf, candidate));
+  for (const candidate of CANDIDATES.filter((c) => !c.optIn)) out.push(await tryCandidate(tf, candidate));
   return out;
 }
 
@@ -75,8 +84,11 @@ async function tryCandidate(tf: Tf, candidate: BackendCandidate): Promise<Backen
     const ok = await tf.setBackend(candidate.backend);
     if (ok && candidate.backend === "wasm") installWasmKernels(tf);
     if (!ok) return { ...base, loaded: false, reason: "the backend failed to initialise" };
-    // A tiny op proves the kernels actually run.
-    const value = tf.tidy(() => tf.add(tf.scalar(1), tf.scalar(1)).dataSync()[0]);
+    if (ok && candidate.backend === "webgpu") tf.env().set("WEBGPU_CPU_FORWARD", false);
+    // A tiny op proves the kernels actually run (read asynchronously: WebGPU in Node cannot read synchronously).
+    const two = tf.add(tf.scalar(1), tf.scalar(1));
+    const value = (await two.data())[0];
+    two.dispose();
     if (value !== 2) return { ...base, loaded: false, reason: "a test computation gave a wrong result" };
     return { ...base, loaded: true };
   } catch (error) {
@@ -109,6 +121,10 @@ async function registerBackend(candidate: BackendCandidate): Promise<void> {
     }
     case "@tensorflow/tfjs-backend-cpu":
       await import("@tensorflow/tfjs-backend-cpu");
+      return;
+    case "@tensorflow/tfjs-backend-webgpu":
+      // Registers itself on import, once navigator.gpu exists (prepareWebGpu made it).
+      await import("@tensorflow/tfjs-backend-webgpu");
       return;
   }
 }

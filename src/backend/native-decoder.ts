@@ -103,7 +103,7 @@ export function nativeDecoder(parts: DecoderParts, capacity: number, env: NodeJS
   const logits = new Float32Array(config.vocabSize);
   return {
     kind: "native",
-    step: (ids) => {
+    step: async (ids) => {
       addon.decoderStep(handle, Int32Array.from(ids), logits);
       return logits.slice();
     },

@@ -12,6 +12,7 @@ import { probeEndpoint, type EndpointProbe } from "../hub/probe-endpoint.js";
 import { maskUrl, redactSecrets } from "../hub/redact.js";
 import { resolveToken } from "../hub/token.js";
 import { formatBytes, formatGiB } from "../ui/format.js";
+import { describeAdapter, probeWebGpu, WEBGPU_PACKAGE } from "../backend/webgpu.js";
 
 /** `finetune doctor`: what this machine can do, and what is configured. Never prints the token. */
 export async function run(context: CommandContext): Promise<void> {
@@ -20,11 +21,12 @@ export async function run(context: CommandContext): Promise<void> {
   let selected: string | null = null;
   let selectedError: string | undefined;
   try {
-    selected = (await loadBackend({ forced: forcedBackend(context.globals.backend, env) })).label;
+    selected = (await loadBackend({ forced: forcedBackend(context.globals.backend, env), env })).label;
   } catch (error) {
     selectedError = error instanceof Error ? error.message : String(error);
   }
   const matmul = (await import("../backend/native-matmul.js")).matmulPath();
+  const webgpu = await webgpuReport();
   const cudaLoaded = backends.some((b) => b.label === "tensorflow (CUDA)" && b.loaded);
   const gpus = cudaLoaded ? await listNvidiaGpus() : [];
   const root = cacheRoot(undefined, env);
@@ -55,6 +57,7 @@ export async function run(context: CommandContext): Promise<void> {
     selected,
     ...(selectedError ? { selected_error: selectedError } : {}),
     matmul,
+    webgpu,
     gpus,
     // config.json model_type values this build loads (SmolLM 1/2, TinyLlama and others are "llama").
     model_types: [...SUPPORTED_MODEL_TYPES],
@@ -88,6 +91,7 @@ type Report = {
   selected: string | null;
   selected_error?: string;
   matmul: { path: string; reason: string };
+  webgpu: WebGpuReport;
   gpus: string[];
   model_types: string[];
   cache: { path: string; repos: number; size_bytes: number };
@@ -106,6 +110,7 @@ function human(c: ChalkInstance, r: Report): string {
     ...r.backends.map((b) => `  ${b.loaded ? ok : no} ${b.name.padEnd(18)} ${b.package}${b.version ? `@${b.version}` : ""}${b.reason ? `: ${b.reason}` : ""}`),
     `  selected: ${r.selected ?? c.red(r.selected_error ?? "none")}`,
     `matmul on wasm: ${r.matmul.path} — ${r.matmul.reason}`,
+    webgpuLine(c, r.webgpu),
     `GPUs: ${r.gpus.length ? r.gpus.join("; ") : "none seen by the tensorflow backend"}`,
     `model types: ${r.model_types.join(", ")}`,
     `HF cache: ${r.cache.path} · ${r.cache.repos} repos · ${formatBytes(r.cache.size_bytes)}`,
@@ -114,4 +119,32 @@ function human(c: ChalkInstance, r: Report): string {
   ];
   if (r.offline) lines.push("offline: HF_HUB_OFFLINE is set, models resolve from the cache only");
   return lines.join("\n");
+}
+
+type WebGpuReport =
+  | { available: true; vendor: string; architecture: string; description: string; fallback: boolean; max_buffer_size: number; max_storage_buffer_binding_size: number; package_version: string | null }
+  | { available: false; reason: string; package_version: string | null };
+
+/** The WebGPU adapter (`--backend webgpu`, opt-in), with the buffer limits that bound what fits, or why there is none. */
+async function webgpuReport(): Promise<WebGpuReport> {
+  const version = packageVersionOf(WEBGPU_PACKAGE);
+  const { adapter, reason } = await probeWebGpu();
+  if (!adapter) return { available: false, reason: reason ?? "no adapter", package_version: version };
+  return {
+    available: true,
+    vendor: adapter.vendor,
+    architecture: adapter.architecture,
+    description: adapter.description,
+    fallback: adapter.isFallbackAdapter,
+    max_buffer_size: adapter.maxBufferSize,
+    max_storage_buffer_binding_size: adapter.maxStorageBufferBindingSize,
+    package_version: version,
+  };
+}
+
+function webgpuLine(c: ChalkInstance, w: WebGpuReport): string {
+  if (!w.available) return `webgpu (opt-in, --backend webgpu): ${c.red("✗")} ${w.reason}`;
+  const adapter = { vendor: w.vendor, architecture: w.architecture, description: w.description, isFallbackAdapter: w.fallback, maxBufferSize: w.max_buffer_size, maxStorageBufferBindingSize: w.max_storage_buffer_binding_size };
+  const note = w.fallback ? " — refused unless FINETUNE_WEBGPU_ALLOW_FALLBACK=1" : "";
+  return `webgpu (opt-in, --backend webgpu): ${c.green("✓")} ${describeAdapter(adapter)}; buffers up to ${formatBytes(w.max_buffer_size)}, bindings up to ${formatBytes(w.max_storage_buffer_binding_size)}${note}`;
 }

@@ -55,7 +55,7 @@ export async function run(context: CommandContext, _args: string[], options: Eva
   let sum = 0;
   let count = 0;
   for (const item of items) {
-    const part = sequenceLoss(backend.tf, model, item.ids, model.config.maxPositions, item.labels);
+    const part = await sequenceLoss(backend.tf, model, item.ids, model.config.maxPositions, item.labels);
     sum += part.sum;
     count += part.count;
   }

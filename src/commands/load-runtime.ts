@@ -46,7 +46,7 @@ export async function loadRuntime(context: CommandContext, model: string, adapte
   }
   // The tokenizer first: a missing tokenizer.json should fail before seconds of weight loading.
   const tokenizer = await loadTokenizer(source.dir);
-  const backend = await loadBackend({ forced: forcedBackend(context.globals.backend, context.env) });
+  const backend = await loadBackend({ forced: forcedBackend(context.globals.backend, context.env), env: context.env });
   reporter.debug(`matmul: ${backend.matmul ? `${backend.matmul.path} (${backend.matmul.reason})` : "backend's own"}`);
   reporter.debug(`backend: ${backend.label}${backend.attempts.filter((a) => !a.loaded).map((a) => `; skipped ${a.label}: ${a.reason ?? ""}`).join("")}`);
   const started = performance.now();

@@ -37,23 +37,24 @@ export function adapterConfig(lora: LoraSet, config: ModelConfig, base: BaseMode
 }
 
 /** The adapter tensors under PEFT's names, in PEFT's orientation: lora_A [r, in], lora_B [out, r], float32. */
-export function adapterTensors(tf: Tf, lora: LoraSet): TensorToWrite[] {
-  return lora.adapters.flatMap(({ name, adapter }) => {
+export async function adapterTensors(tf: Tf, lora: LoraSet): Promise<TensorToWrite[]> {
+  const out: TensorToWrite[] = [];
+  for (const { name, adapter } of lora.adapters) {
     const a = tf.tidy(() => tf.transpose(adapter.a));
     const b = tf.tidy(() => tf.transpose(adapter.b));
-    const out: TensorToWrite[] = [
-      { name: `base_model.model.${name}.lora_A.weight`, dtype: "F32", shape: a.shape, data: a.dataSync() as Float32Array },
-      { name: `base_model.model.${name}.lora_B.weight`, dtype: "F32", shape: b.shape, data: b.dataSync() as Float32Array },
-    ];
+    out.push(
+      { name: `base_model.model.${name}.lora_A.weight`, dtype: "F32", shape: a.shape, data: (await a.data()) as Float32Array },
+      { name: `base_model.model.${name}.lora_B.weight`, dtype: "F32", shape: b.shape, data: (await b.data()) as Float32Array },
+    );
     a.dispose();
     b.dispose();
-    return out;
-  });
+  }
+  return out;
 }
 
 /** Writes adapter_config.json and adapter_model.safetensors into dir (each file atomically). */
 export async function savePeftAdapter(tf: Tf, dir: string, lora: LoraSet, config: ModelConfig, base: BaseModelInfo): Promise<void> {
   await mkdir(dir, { recursive: true });
-  await writeSafetensors(join(dir, "adapter_model.safetensors"), adapterTensors(tf, lora), { format: "pt" });
+  await writeSafetensors(join(dir, "adapter_model.safetensors"), await adapterTensors(tf, lora), { format: "pt" });
   await writeFileAtomic(join(dir, "adapter_config.json"), `${JSON.stringify(adapterConfig(lora, config, base), null, 2)}\n`);
 }

@@ -57,9 +57,9 @@ function tensorDecoder(tf: Tf, model: CausalLM): TokenDecoder {
   const cache = model.newCache();
   return {
     kind: "tfjs",
-    step: (ids) => {
+    step: async (ids) => {
       const logits = tf.tidy(() => model.forward({ ids: tf.tensor2d(Int32Array.from(ids), [1, ids.length], "int32"), cache, lastOnly: true }));
-      const row = logits.dataSync() as Float32Array;
+      const row = (await logits.data()) as Float32Array;
       logits.dispose();
       return row;
     },

@@ -16,14 +16,14 @@ const ROWS = 128;
  * each window predicts its own positions 1..n-1. With `labels`, only positions labelled 1 count (a training
  * example's trained tokens).
  */
-export function sequenceLoss(tf: Tf, model: CausalLM, ids: number[], window: number, labels?: ArrayLike<number>): LossSum {
+export async function sequenceLoss(tf: Tf, model: CausalLM, ids: number[], window: number, labels?: ArrayLike<number>): Promise<LossSum> {
   const total: LossSum = { sum: 0, count: 0 };
   for (let start = 0; start < ids.length; start += window) {
     const chunk = ids.slice(start, start + window);
     if (chunk.length < 2) continue;
     const counted = Array.from(chunk, (_, i) => i > 0 && (labels === undefined || labels[start + i] === 1));
     if (!counted.includes(true)) continue;
-    const part = windowLoss(tf, model, chunk, counted);
+    const part = await windowLoss(tf, model, chunk, counted);
     total.sum += part.sum;
     total.count += part.count;
   }
@@ -31,7 +31,7 @@ export function sequenceLoss(tf: Tf, model: CausalLM, ids: number[], window: num
 }
 
 /** `counted[i]`: whether predicting ids[i] (from position i-1) counts. */
-function windowLoss(tf: Tf, model: CausalLM, ids: number[], counted: boolean[]): LossSum {
+async function windowLoss(tf: Tf, model: CausalLM, ids: number[], counted: boolean[]): Promise<LossSum> {
   const T = ids.length;
   const hidden = tf.tidy(() => {
     const h = model.hidden({ ids: tf.tensor2d(Int32Array.from(ids), [1, T], "int32") });
@@ -44,7 +44,7 @@ function windowLoss(tf: Tf, model: CausalLM, ids: number[], counted: boolean[]):
       const n = Math.min(ROWS, T - 1 - row);
       const targets = Int32Array.from(ids.slice(row + 1, row + 1 + n));
       const losses = tf.tidy(() => crossEntropyRows(tf, model.lmHead(tf.slice(hidden, [row, 0], [n, hidden.shape[1]])), targets));
-      losses.dataSync().forEach((value, i) => {
+      (await losses.data()).forEach((value, i) => {
         if (counted[row + 1 + i] !== true) return;
         sum += value;
         count += 1;

@@ -74,7 +74,7 @@ export async function generate(params: GenerateParams): Promise<GenerateResult> 
         cached = 0;
       }
       const started = performance.now();
-      const row = decoder.step(input);
+      const row = await decoder.step(input);
       cached += input.length;
       if (step === 0) {
         prefillSeconds = (performance.now() - started) / 1000;

@@ -70,3 +70,14 @@ export function rotateHalfMatrix(headDim: number, rotaryDim = headDim): Float32A
   }
   return r;
 }
+
+/**
+ * The sum of same-shaped tensors, added one after another in order (as tf.addN does on the CPU backends, so the
+ * float32 result is the same): tf.addN binds every input to one shader, which fails on WebGPU past its limit of
+ * storage buffers per stage (8 on some drivers).
+ */
+export function addAll(tf: Tf, tensors: tfc.Tensor[]): tfc.Tensor {
+  const [first, ...rest] = tensors;
+  if (!first) throw new Error("addAll: no tensors (this is a bug)");
+  return tf.tidy(() => rest.reduce<tfc.Tensor>((sum, t) => tf.add(sum, t), tf.clone(first)));
+}

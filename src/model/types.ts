@@ -83,6 +83,7 @@ export interface TokenDecoder {
    * "tfjs": the model's forward() with a KvCache of tensors.
    */
   readonly kind: "native" | "tfjs";
-  step(ids: number[]): Float32Array;
+  /** The next-token logits after `ids`; asynchronous, since a GPU backend (WebGPU) reads results back only so. */
+  step(ids: number[]): Promise<Float32Array>;
   dispose(): void;
 }

@@ -61,13 +61,13 @@ export async function saveCheckpoint(params: { tf: Tf; output: string; lora: Lor
   await replaceDirAtomic(final, async (temp) => {
     await savePeftAdapter(tf, join(temp, "adapter"), lora, params.config, params.base);
     const tensors: TensorToWrite[] = [];
-    const add = (name: string, t: { shape: number[]; dataSync(): unknown }) => tensors.push({ name, dtype: "F32", shape: t.shape, data: t.dataSync() as Float32Array });
+    const add = async (name: string, t: { shape: number[]; data(): Promise<unknown> }) => tensors.push({ name, dtype: "F32", shape: t.shape, data: (await t.data()) as Float32Array });
     for (const variable of lora.variables()) {
-      add(`param.${variable.name}`, variable);
+      await add(`param.${variable.name}`, variable);
       const m = optimizer.m.get(variable.name);
       const v = optimizer.v.get(variable.name);
-      if (m) add(`adam_m.${variable.name}`, m);
-      if (v) add(`adam_v.${variable.name}`, v);
+      if (m) await add(`adam_m.${variable.name}`, m);
+      if (v) await add(`adam_v.${variable.name}`, v);
     }
     await writeSafetensors(join(temp, "trainer.safetensors"), tensors, { format: "finetune-trainer", step: String(state.step) });
     // Hashed from the files as written (after the fsync in the atomic write), so the hash is of what is on disk.

@@ -7,9 +7,11 @@ import type { AdamW } from "./optimizer.js";
  * Names of the tensors holding NaN or ±Infinity. One read-back for all of them: x·0 is 0 for every finite x and
  * NaN otherwise, so each tensor's sum of x·0 flags it.
  */
-export function nonFiniteTensors(tf: Tf, tensors: Array<{ name: string; tensor: tfc.Tensor }>): string[] {
+export async function nonFiniteTensors(tf: Tf, tensors: Array<{ name: string; tensor: tfc.Tensor }>): Promise<string[]> {
   if (tensors.length === 0) return [];
-  const flags = tf.tidy(() => tf.stack(tensors.map(({ tensor }) => tf.sum(tf.mul(tensor, 0)))).dataSync());
+  const stacked = tf.tidy(() => tf.stack(tensors.map(({ tensor }) => tf.sum(tf.mul(tensor, 0)))));
+  const flags = await stacked.data();
+  stacked.dispose();
   return tensors.flatMap(({ name }, i) => (flags[i] === 0 ? [] : [name]));
 }
 
@@ -25,7 +27,7 @@ export interface DivergenceContext {
  * Throws when an optimizer step left a LoRA weight or an AdamW moment non-finite: saving it would write a broken
  * adapter and call it trained. Nothing of this step has been saved when this runs.
  */
-export function assertFiniteAfterStep(tf: Tf, variables: tfc.Variable[], optimizer: AdamW, context: DivergenceContext): void {
+export async function assertFiniteAfterStep(tf: Tf, variables: tfc.Variable[], optimizer: AdamW, context: DivergenceContext): Promise<void> {
   const tensors = variables.flatMap((variable) => {
     const out = [{ name: variable.name, tensor: variable as tfc.Tensor }];
     const m = optimizer.m.get(variable.name);
@@ -34,7 +36,7 @@ export function assertFiniteAfterStep(tf: Tf, variables: tfc.Variable[], optimiz
     if (v) out.push({ name: `AdamW second moment of ${variable.name}`, tensor: v });
     return out;
   });
-  const bad = nonFiniteTensors(tf, tensors);
+  const bad = await nonFiniteTensors(tf, tensors);
   if (bad.length === 0) return;
   throw new RuntimeFailure(
     `training diverged at step ${context.step}: ${bad.length} tensor${bad.length === 1 ? "" : "s"} became NaN or Infinity (${bad.slice(0, 3).join(", ")}${bad.length > 3 ? ", …" : ""}) ` +

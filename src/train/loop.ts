@@ -8,6 +8,7 @@ import { nextSequences, toMicroBatch, type DataCursor, type MicroBatch } from ".
 import type { TrainState } from "./checkpoint.js";
 import { assertFiniteAfterStep, assertFiniteValidation, keptCheckpoint } from "./divergence.js";
 import { weightedLmLoss } from "./loss.js";
+import { addAll } from "../model/ops.js";
 import type { EvalRow, TrainRow } from "./metrics.js";
 import { ADAMW_DEFAULTS, AdamW } from "./optimizer.js";
 import { learningRate, warmupSteps } from "./schedule.js";
@@ -120,7 +121,9 @@ export async function trainLoop(params: TrainParams): Promise<TrainOutcome> {
     }
 
     // 3. Clip by global norm, then one AdamW step.
-    const gradNorm = Math.sqrt(tf.tidy(() => tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g)))).dataSync()[0] ?? 0));
+    const squares = tf.tidy(() => addAll(tf, [...grads.values()].map((g) => tf.sum(tf.square(g)))));
+    const gradNorm = Math.sqrt((await squares.data())[0] ?? 0);
+    squares.dispose();
     if (!Number.isFinite(gradNorm)) {
       for (const g of grads.values()) g.dispose();
       throw new RuntimeFailure(
@@ -137,7 +140,7 @@ export async function trainLoop(params: TrainParams): Promise<TrainOutcome> {
     }
     optimizer.step(variables, grads, lr);
     for (const g of grads.values()) g.dispose();
-    assertFiniteAfterStep(tf, variables, optimizer, { step, lr, weightDecay: config.weight_decay, lastCheckpoint });
+    await assertFiniteAfterStep(tf, variables, optimizer, { step, lr, weightDecay: config.weight_decay, lastCheckpoint });
 
     // 4. Advance the state and log.
     state.step = step;
@@ -153,7 +156,7 @@ export async function trainLoop(params: TrainParams): Promise<TrainOutcome> {
 
     // 5. Evaluate every eval_every steps and at the end; stop early when validation stops improving.
     if (params.validation.length > 0 && (step % config.eval_every === 0 || step === params.totalSteps)) {
-      const valLoss = evaluate(tf, model, params.validation, config.batch_size, params.padId, config.packing);
+      const valLoss = await evaluate(tf, model, params.validation, config.batch_size, params.padId, config.packing);
       if (validationTrained) assertFiniteValidation(valLoss, { step, lr, weightDecay: config.weight_decay, lastCheckpoint, trainLoss: loss });
       lastValLoss = valLoss;
       const improved = state.bestValLoss === null || valLoss < state.bestValLoss;
@@ -201,7 +204,7 @@ function microBatchLoss(tf: Tf, model: CausalLM, batch: MicroBatch, weights: Flo
 }
 
 /** Mean next-token cross-entropy over every trained token of the validation set (no dropout, no gradients). */
-export function evaluate(tf: Tf, model: CausalLM, validation: Sequence[], batchSize: number, padId: number, packed: boolean): number {
+export async function evaluate(tf: Tf, model: CausalLM, validation: Sequence[], batchSize: number, padId: number, packed: boolean): Promise<number> {
   let sum = 0;
   let count = 0;
   for (let i = 0; i < validation.length; i += batchSize) {
@@ -209,7 +212,7 @@ export function evaluate(tf: Tf, model: CausalLM, validation: Sequence[], batchS
     const weights = Float32Array.from(batch.trained);
     count += weights.reduce((a, b) => a + b, 0);
     const value = tf.tidy(() => microBatchLoss(tf, model, batch, weights, false));
-    sum += value.dataSync()[0] ?? Number.NaN;
+    sum += (await value.data())[0] ?? Number.NaN;
     value.dispose();
   }
   return count > 0 ? sum / count : Number.NaN;

@@ -1,4 +1,5 @@
 import type * as tfc from "@tensorflow/tfjs-core";
+import { addAll } from "../model/ops.js";
 import type { CausalLM, Tf } from "../model/types.js";
 
 /**
@@ -17,6 +18,9 @@ const SMALLEST_NORMAL = 1.1754943508222875e-38;
  * chunks of rows, once: each chunk's softmax gives both the loss (−log p_target) and, when `gradient` is set, the
  * gradient to the hidden states, dh_i = weight_i · (softmax(logits_i) − onehot(target_i)) · W (the LM head is
  * frozen), which is kept for the backward pass instead of recomputing the logits there.
+ *
+ * On a backend that reads results back only asynchronously (WebGPU), the loss stays on the device, in the exact
+ * log-sum-exp form (logsumexp(z) − z_target); elsewhere it is read from the softmax and summed here, as always.
  */
 export function weightedLmLoss(tf: Tf, model: CausalLM, hidden: tfc.Tensor2D, targets: Int32Array, weights: Float32Array, options: { gradient: boolean }): tfc.Scalar {
   const rows: number[] = [];
@@ -30,14 +34,9 @@ export function weightedLmLoss(tf: Tf, model: CausalLM, hidden: tfc.Tensor2D, ta
   const chunks = Array.from({ length: Math.ceil(rows.length / chunk) }, (_, c) => rows.slice(c * chunk, (c + 1) * chunk));
 
   /** The chunk's weighted loss and, with options.gradient, its rows of dh. */
-  const chunkLoss = (h: tfc.Tensor2D, chunk: number[]): { loss: number; dh: tfc.Tensor2D | null } => {
-    const rowWeights = chunk.map((row) => weights[row] ?? 0);
-    const chunkTargets = chunk.map((row) => targets[row] ?? 0);
-    const input = tf.tidy(() => rowsOf(tf, h, chunk));
-    // With a final-logit soft-cap (Gemma) the capped logits are kept: the cap's derivative needs them.
-    const cap = options.gradient ? (model.finalLogitSoftcap ?? null) : null;
-    const capped = cap === null ? null : model.lmHead(input);
-    const probs = tf.tidy(() => tf.softmax(capped ?? model.lmHead(input)) as tfc.Tensor2D);
+  const onDevice = !readsBackSynchronously(tf);
+  /** −Σ weight·log p_target from the softmax, read back; rows whose p underflows take the exact form. */
+  const readBackLoss = (probs: tfc.Tensor2D, input: tfc.Tensor2D, chunkTargets: number[], rowWeights: number[]): number => {
     const picked = tf.tidy(() => pickTargets(tf, probs, chunkTargets));
     const p = picked.dataSync();
     picked.dispose();
@@ -50,6 +49,24 @@ export function weightedLmLoss(tf: Tf, model: CausalLM, hidden: tfc.Tensor2D, ta
     });
     // A target so unlikely its probability underflows: the exact log-sum-exp form for those rows only.
     if (underflow.length > 0) loss += exactLoss(tf, model, input, underflow, chunkTargets, rowWeights);
+    return loss;
+  };
+  const chunkLoss = (h: tfc.Tensor2D, chunk: number[]): { loss: number | tfc.Scalar; dh: tfc.Tensor2D | null } => {
+    const rowWeights = chunk.map((row) => weights[row] ?? 0);
+    const chunkTargets = chunk.map((row) => targets[row] ?? 0);
+    const input = tf.tidy(() => rowsOf(tf, h, chunk));
+    // With a final-logit soft-cap (Gemma) the capped logits are kept: the cap's derivative needs them.
+    const cap = options.gradient ? (model.finalLogitSoftcap ?? null) : null;
+    const capped = cap === null ? null : model.lmHead(input);
+    const logits = capped ?? (onDevice ? model.lmHead(input) : null);
+    const probs = tf.tidy(() => tf.softmax(logits ?? model.lmHead(input)) as tfc.Tensor2D);
+    let loss: number | tfc.Scalar;
+    if (logits !== null && onDevice) {
+      loss = tf.tidy(() => tf.sum(tf.mul(tf.sub(tf.logSumExp(logits, 1), pickTargets(tf, logits, chunkTargets)), tf.tensor1d(rowWeights))) as tfc.Scalar);
+    } else {
+      loss = readBackLoss(probs, input, chunkTargets, rowWeights);
+    }
+    if (logits !== capped) logits?.dispose();
     input.dispose();
     // oneHot stays int32 (cast by sub): tfjs-backend-wasm writes int32 bits whatever dtype is asked for.
     let g = options.gradient ? tf.tidy(() => tf.mul(tf.sub(probs, tf.oneHot(tf.tensor1d(chunkTargets, "int32"), V)), tf.reshape(tf.tensor1d(rowWeights), [-1, 1]))) : null;
@@ -67,18 +84,23 @@ export function weightedLmLoss(tf: Tf, model: CausalLM, hidden: tfc.Tensor2D, ta
     return { loss, dh };
   };
 
-  if (!options.gradient) {
-    let total = 0;
-    for (const chunk of chunks) total += chunkLoss(hidden, chunk).loss;
-    return tf.scalar(total);
-  }
+  /** The chunks' losses summed: numbers here, or device scalars added on the device. */
+  const sum = (losses: Array<number | tfc.Scalar>): tfc.Scalar => {
+    const numbers = losses.filter((l): l is number => typeof l === "number").reduce((a, b) => a + b, 0);
+    const tensors = losses.filter((l): l is tfc.Scalar => typeof l !== "number");
+    if (tensors.length === 0) return tf.scalar(numbers);
+    const total = tf.tidy(() => tf.add(addAll(tf, tensors), numbers) as tfc.Scalar);
+    tf.dispose(tensors);
+    return total;
+  };
+  if (!options.gradient) return sum(chunks.map((chunk) => chunkLoss(hidden, chunk).loss));
   const lossFn = tf.customGrad((...inputs: Array<tfc.Tensor | tfc.GradSaveFunc>) => {
     const h = inputs[0] as tfc.Tensor2D;
-    let total = 0;
+    const losses: Array<number | tfc.Scalar> = [];
     const parts: tfc.Tensor2D[] = [];
     for (const chunk of chunks) {
       const { loss, dh } = chunkLoss(h, chunk);
-      total += loss;
+      losses.push(loss);
       if (dh) parts.push(dh);
     }
     // Scatter the trained rows back into [N, H], zero elsewhere: padding when they are one run of rows (a causal
@@ -96,11 +118,16 @@ export function weightedLmLoss(tf: Tf, model: CausalLM, hidden: tfc.Tensor2D, ta
     (inputs[1] as tfc.GradSaveFunc)([dh]);
     dh.dispose();
     return {
-      value: tf.scalar(total),
+      value: sum(losses),
       gradFunc: (dy: tfc.Tensor, saved: tfc.Tensor[]) => tf.mul(saved[0] as tfc.Tensor2D, dy),
     };
   });
   return lossFn(hidden) as tfc.Scalar;
+}
+
+/** Whether the backend can read a result back synchronously (WebGPU in Node cannot: it has no OffscreenCanvas). */
+export function readsBackSynchronously(tf: Tf): boolean {
+  return tf.getBackend() !== "webgpu";
 }
 
 /** True when `rows` is ascending consecutive integers (or empty). */

@@ -128,7 +128,7 @@ async function trainInRunDir(params: RunTrainingParams, output: string, claim: R
   }
 
   // 3. Backend and model; max_seq_len must fit the model's context.
-  const backend = await loadBackend({ forced: forcedBackend(context.globals.backend, context.env) });
+  const backend = await loadBackend({ forced: forcedBackend(context.globals.backend, context.env), env: context.env });
   const { tf } = backend;
   // Refuse, with what would fit, before loading anything big: tfjs-backend-wasm corrupts memory past its 4 GB heap.
   const longest = data.trainSequences.reduce((max, s) => Math.max(max, s.ids.length), 1);

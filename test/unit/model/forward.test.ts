@@ -135,7 +135,7 @@ describe("backends and memory", () => {
       decode: (ids) => ids.join(" "),
     });
     expect(result.ids).toHaveLength(6);
-    const loss = sequenceLoss(tf, model, IDS, 5);
+    const loss = await sequenceLoss(tf, model, IDS, 5);
     expect(loss.count).toBe(4 + 4 + 1);
     expect(tf.memory().numTensors).toBe(before);
     model.dispose();
@@ -167,7 +167,7 @@ describe("backends and memory", () => {
 
   it("sequenceLoss matches the reference cross-entropy", async () => {
     const { dir, model } = await load("gpt2", SPECS.gpt2 as TinySpec);
-    const loss = sequenceLoss(tf, model, IDS, 64);
+    const loss = await sequenceLoss(tf, model, IDS, 64);
     expect(loss.count).toBe(IDS.length - 1);
     expect(loss.sum / loss.count).toBeCloseTo(referenceMeanLoss(dir, IDS), 5);
     model.dispose();

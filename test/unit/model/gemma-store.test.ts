@@ -68,7 +68,7 @@ describeNeeds(need, "Gemma on the native weight store", () => {
     const decoder = model.newDecoder(8);
     try {
       expect(decoder.kind).toBe("tfjs");
-      const last = decoder.step(IDS.slice(0, 4));
+      const last = await decoder.step(IDS.slice(0, 4));
       const reference = referenceGemmaLogits(dir, IDS.slice(0, 4))[3] ?? new Float64Array();
       expect(maxError(last, reference)).toBeLessThan(1e-4);
     } finally {

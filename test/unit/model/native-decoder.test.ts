@@ -61,9 +61,9 @@ function checkpoint(label: string, spec: TinySpec): string {
 }
 
 /** The prompt in one step, then one token per step: the logits of positions PROMPT−1 … end. */
-function stepLogits(decoder: TokenDecoder, ids: number[]): Float32Array[] {
-  const rows = [decoder.step(ids.slice(0, PROMPT))];
-  for (const id of ids.slice(PROMPT)) rows.push(decoder.step([id]));
+async function stepLogits(decoder: TokenDecoder, ids: number[]): Promise<Float32Array[]> {
+  const rows = [await decoder.step(ids.slice(0, PROMPT))];
+  for (const id of ids.slice(PROMPT)) rows.push(await decoder.step([id]));
   return rows;
 }
 
@@ -107,7 +107,7 @@ describeNeeds(need, "native lean decoder: float32 weights in the native store", 
       try {
         const decoder = model.newDecoder(IDS.length);
         expect(decoder.kind).toBe("native");
-        const ours = stepLogits(decoder, IDS);
+        const ours = await stepLogits(decoder, IDS);
         decoder.dispose();
         const reference = referenceLogits(dir, IDS).slice(PROMPT - 1);
         expect(relativeError(ours, reference)).toBeLessThan(1e-5);
@@ -116,8 +116,8 @@ describeNeeds(need, "native lean decoder: float32 weights in the native store", 
         const lean = model.newDecoder(IDS.length);
         const tfjs = withTfjsPath(() => model.newDecoder(IDS.length));
         expect([lean.kind, tfjs.kind]).toEqual(["native", "tfjs"]);
-        const withLora = stepLogits(lean, IDS);
-        expect(relativeError(withLora, stepLogits(tfjs, IDS))).toBeLessThan(1e-5);
+        const withLora = await stepLogits(lean, IDS);
+        expect(relativeError(withLora, await stepLogits(tfjs, IDS))).toBeLessThan(1e-5);
         expect(relativeError(withLora, ours)).toBeGreaterThan(1e-3);
         lean.dispose();
         tfjs.dispose();
@@ -134,8 +134,8 @@ describeNeeds(need, "native lean decoder: float32 weights in the native store", 
     const model = await loadModel(tf, dir, { float32In: "native" });
     try {
       const decoder = model.newDecoder(ids.length);
-      const rows = [decoder.step(ids.slice(0, 300))];
-      for (const id of ids.slice(300)) rows.push(decoder.step([id]));
+      const rows = [await decoder.step(ids.slice(0, 300))];
+      for (const id of ids.slice(300)) rows.push(await decoder.step([id]));
       decoder.dispose();
       expect(relativeError(rows, referenceLogits(dir, ids).slice(299))).toBeLessThan(1e-5);
     } finally {
@@ -176,7 +176,7 @@ describeNeeds(need, "native lean decoder: quantized stores", () => {
       try {
         const decoder = model.newDecoder(IDS.length);
         expect(decoder.kind).toBe("native");
-        const ours = stepLogits(decoder, IDS);
+        const ours = await stepLogits(decoder, IDS);
         decoder.dispose();
         expect(relativeError(ours, referenceLogits(simulated, IDS).slice(PROMPT - 1))).toBeLessThan(1e-5);
         // …and not those of the unquantized weights (bf16 of an F32 file rounds too).
@@ -212,14 +212,14 @@ describeNeeds(need, "native lean decoder: where it does not run, and misuse", ()
     // 2e9 positions of 2 layers · 2 kv heads · 8 dims: a 512 GB cache is refused before any allocation.
     expect(() => model.newDecoder(2_000_000_000)).toThrow(/the KV cache for 2000000000 positions \(the prompt plus --max-new-tokens\) needs 476\.8 GiB, more than the [\d.]+ GiB this machine's RAM allows/);
     const decoder = model.newDecoder(4);
-    expect(() => decoder.step([1, 2, 3, 4, 5])).toThrow(/0 tokens in the cache plus 5 exceed its capacity of 4/);
-    expect(() => decoder.step([1, 96])).toThrow(/ids\[1\] = 96 is outside \[0, 96\)/);
-    expect(() => decoder.step([])).toThrow(/ids is empty/);
-    decoder.step([1, 2, 3]);
-    expect(() => decoder.step([4, 5])).toThrow(/3 tokens in the cache plus 2 exceed its capacity of 4/);
+    await expect(decoder.step([1, 2, 3, 4, 5])).rejects.toThrow(/0 tokens in the cache plus 5 exceed its capacity of 4/);
+    await expect(decoder.step([1, 96])).rejects.toThrow(/ids\[1\] = 96 is outside \[0, 96\)/);
+    await expect(decoder.step([])).rejects.toThrow(/ids is empty/);
+    await decoder.step([1, 2, 3]);
+    await expect(decoder.step([4, 5])).rejects.toThrow(/3 tokens in the cache plus 2 exceed its capacity of 4/);
     model.dispose();
-    expect(() => decoder.step([4])).toThrow(/the model was disposed/);
+    await expect(decoder.step([4])).rejects.toThrow(/the model was disposed/);
     decoder.dispose();
-    expect(() => decoder.step([4])).toThrow(/the decoder was freed/);
+    await expect(decoder.step([4])).rejects.toThrow(/the decoder was freed/);
   });
 });

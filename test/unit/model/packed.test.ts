@@ -118,8 +118,8 @@ describe.each(Object.entries(SPECS))("packed rows through %s", (name, spec) => {
     expect(packed).toHaveLength(2);
     expect(unpacked).toHaveLength(5);
     for (const batchSize of [1, 2]) {
-      expect(evaluate(tf, model, packed, batchSize, PAD, true)).toBeCloseTo(sum / count, 5);
-      expect(evaluate(tf, model, unpacked, batchSize, PAD, false)).toBeCloseTo(sum / count, 5);
+      expect(await evaluate(tf, model, packed, batchSize, PAD, true)).toBeCloseTo(sum / count, 5);
+      expect(await evaluate(tf, model, unpacked, batchSize, PAD, false)).toBeCloseTo(sum / count, 5);
     }
     model.dispose();
   });

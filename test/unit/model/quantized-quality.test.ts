@@ -41,7 +41,7 @@ beforeAll(async () => {
 async function meanLoss(quantize: Quantize, dir = stories): Promise<number> {
   const model = await loadModel(tf, dir, { quantize });
   try {
-    const { sum, count } = sequenceLoss(tf, model, ids, 512);
+    const { sum, count } = await sequenceLoss(tf, model, ids, 512);
     return sum / count;
   } finally {
     model.dispose();

@@ -83,15 +83,15 @@ describe("removeStaleTemps", () => {
 });
 
 describe("nonFiniteTensors", () => {
-  it("names exactly the tensors with NaN or ±Infinity", () => {
+  it("names exactly the tensors with NaN or ±Infinity", async () => {
     const tensors = [
       { name: "ok", tensor: tf.tensor1d([1, -2, 3e38]) },
       { name: "nan", tensor: tf.tensor1d([0, Number.NaN]) },
       { name: "inf", tensor: tf.tensor2d([[1, Number.NEGATIVE_INFINITY]]) },
       { name: "zero", tensor: tf.zeros([2, 2]) },
     ];
-    expect(nonFiniteTensors(tf, tensors)).toEqual(["nan", "inf"]);
-    expect(nonFiniteTensors(tf, [])).toEqual([]);
+    expect(await nonFiniteTensors(tf, tensors)).toEqual(["nan", "inf"]);
+    expect(await nonFiniteTensors(tf, [])).toEqual([]);
     for (const { tensor } of tensors) tensor.dispose();
   });
 });
