@@ -9,6 +9,7 @@ import { startupBench } from "./startup.js";
 import { RESULT_MARKER } from "./shared.js";
 import { trainingBench } from "./training.js";
 import { weightsBench } from "./weights.js";
+import { webgpuBench } from "./webgpu.js";
 
 const machine = JSON.parse(process.env.FINETUNE_BENCH_MACHINE ?? "{}");
 const args = JSON.parse(process.argv[3] ?? "{}");
@@ -18,6 +19,7 @@ const sections = {
   generation: async () => ({ lines: await generationBench(machine) }),
   training: async () => ({ lines: await trainingBench(machine) }),
   weights: () => weightsBench(),
+  webgpu: async () => ({ lines: await webgpuBench() }),
   // The big-model tables (bench/big-models.js): write a cached checkpoint, measure one format of one model.
   // Its progress goes to stderr, which passes through live: writing a 3B checkpoint takes a while.
   checkpoint: () => ({ lines: [], results: ensureCheckpoint(args.name, (line) => console.error(line)) }),

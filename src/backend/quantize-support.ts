@@ -19,3 +19,15 @@ export function checkQuantizeSupport(params: { quantize: Quantize; setBy: string
     : `${fallback} works without it: float32 weights in the backend's own memory (on wasm a 4 GiB heap, enough for models up to about 0.5B parameters).`;
   throw new UserError(`${params.setBy}${flag ? "" : ":"} ${params.quantize} stores the base weights in the native addon's memory, but the addon is not available: ${native.reason}. ${next}`);
 }
+
+/**
+ * bf16/int8/nf4 weights are multiplied by the native addon on the CPU, reading tensors back synchronously; the
+ * webgpu backend keeps tensors on the GPU and reads them back only asynchronously, so it takes float32 weights.
+ */
+export function checkQuantizeOnBackend(params: { backend: string; quantize: Quantize; setBy: string }): void {
+  if (params.backend !== "webgpu" || params.quantize === "none") return;
+  throw new UserError(
+    `${params.setBy} ${params.quantize} keeps the base weights in the native addon, multiplied on the CPU, which the webgpu backend cannot use; ` +
+      `set ${params.setBy.startsWith("--") ? `${params.setBy} none` : "`quantize: none`"} (float32 weights on the GPU), or leave --backend webgpu out.`,
+  );
+}

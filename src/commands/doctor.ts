@@ -13,6 +13,7 @@ import { maskUrl, redactSecrets } from "../hub/redact.js";
 import { resolveToken } from "../hub/token.js";
 import { formatBytes, formatGiB } from "../ui/format.js";
 import { describeAdapter, probeWebGpu, WEBGPU_PACKAGE } from "../backend/webgpu.js";
+import { checkCudaRuntime, cudaProbe as checkCudaProbe, type CudaRuntime } from "../backend/cuda-runtime.js";
 
 /** `finetune doctor`: what this machine can do, and what is configured. Never prints the token. */
 export async function run(context: CommandContext): Promise<void> {
@@ -27,6 +28,8 @@ export async function run(context: CommandContext): Promise<void> {
   }
   const matmul = (await import("../backend/native-matmul.js")).matmulPath();
   const webgpu = await webgpuReport();
+  // The CUDA route (tfjs-node-gpu) is Linux only: what it needs, and what to install when the driver is there.
+  const cuda = process.platform === "linux" ? checkCudaRuntime(checkCudaProbe(env)) : null;
   const cudaLoaded = backends.some((b) => b.label === "tensorflow (CUDA)" && b.loaded);
   const gpus = cudaLoaded ? await listNvidiaGpus() : [];
   const root = cacheRoot(undefined, env);
@@ -58,6 +61,7 @@ export async function run(context: CommandContext): Promise<void> {
     ...(selectedError ? { selected_error: selectedError } : {}),
     matmul,
     webgpu,
+    cuda,
     gpus,
     // config.json model_type values this build loads (SmolLM 1/2, TinyLlama and others are "llama").
     model_types: [...SUPPORTED_MODEL_TYPES],
@@ -92,6 +96,7 @@ type Report = {
   selected_error?: string;
   matmul: { path: string; reason: string };
   webgpu: WebGpuReport;
+  cuda: CudaRuntime | null;
   gpus: string[];
   model_types: string[];
   cache: { path: string; repos: number; size_bytes: number };
@@ -111,6 +116,7 @@ function human(c: ChalkInstance, r: Report): string {
     `  selected: ${r.selected ?? c.red(r.selected_error ?? "none")}`,
     `matmul on wasm: ${r.matmul.path} — ${r.matmul.reason}`,
     webgpuLine(c, r.webgpu),
+    ...(r.cuda ? [cudaLine(c, r.cuda)] : []),
     `GPUs: ${r.gpus.length ? r.gpus.join("; ") : "none seen by the tensorflow backend"}`,
     `model types: ${r.model_types.join(", ")}`,
     `HF cache: ${r.cache.path} · ${r.cache.repos} repos · ${formatBytes(r.cache.size_bytes)}`,
@@ -147,4 +153,10 @@ function webgpuLine(c: ChalkInstance, w: WebGpuReport): string {
   const adapter = { vendor: w.vendor, architecture: w.architecture, description: w.description, isFallbackAdapter: w.fallback, maxBufferSize: w.max_buffer_size, maxStorageBufferBindingSize: w.max_storage_buffer_binding_size };
   const note = w.fallback ? " — refused unless FINETUNE_WEBGPU_ALLOW_FALLBACK=1" : "";
   return `webgpu (opt-in, --backend webgpu): ${c.green("✓")} ${describeAdapter(adapter)}; buffers up to ${formatBytes(w.max_buffer_size)}, bindings up to ${formatBytes(w.max_storage_buffer_binding_size)}${note}`;
+}
+
+function cudaLine(c: ChalkInstance, r: CudaRuntime): string {
+  if (r.driver === null) return "CUDA (tensorflow backend): no NVIDIA driver loaded";
+  const lib = (name: string, path: string | null) => (path ? `${c.green("✓")} ${name}` : `${c.red("✗")} ${name}`);
+  return `CUDA (tensorflow backend): ${r.driver}; ${lib("libcudart.so.11.0", r.cudart)}, ${lib("libcudnn.so.8", r.cudnn)}${r.advice ? ` — ${r.advice}` : ""}`;
 }

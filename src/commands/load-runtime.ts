@@ -5,7 +5,7 @@ import { resolveToken } from "../hub/token.js";
 import { resolveAdapterDir } from "../lora/adapter-dir.js";
 import { loadPeftAdapter } from "../lora/peft-load.js";
 import { nativeDecoderAvailable } from "../backend/native-decoder.js";
-import { checkQuantizeSupport } from "../backend/quantize-support.js";
+import { checkQuantizeOnBackend, checkQuantizeSupport } from "../backend/quantize-support.js";
 import { loadModel } from "../model/load-model.js";
 import type { Quantize } from "../model/quantize.js";
 import type { CausalLM } from "../model/types.js";
@@ -47,6 +47,7 @@ export async function loadRuntime(context: CommandContext, model: string, adapte
   // The tokenizer first: a missing tokenizer.json should fail before seconds of weight loading.
   const tokenizer = await loadTokenizer(source.dir);
   const backend = await loadBackend({ forced: forcedBackend(context.globals.backend, context.env), env: context.env });
+  checkQuantizeOnBackend({ backend: backend.backend, quantize, setBy: "--quantize" });
   reporter.debug(`matmul: ${backend.matmul ? `${backend.matmul.path} (${backend.matmul.reason})` : "backend's own"}`);
   reporter.debug(`backend: ${backend.label}${backend.attempts.filter((a) => !a.loaded).map((a) => `; skipped ${a.label}: ${a.reason ?? ""}`).join("")}`);
   const started = performance.now();

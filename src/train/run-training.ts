@@ -2,7 +2,7 @@ import { join, relative, resolve } from "node:path";
 import { stringify } from "yaml";
 import { forcedBackend, loadBackend } from "../backend/load.js";
 import { loadNativeMatmul } from "../backend/native-matmul.js";
-import { checkQuantizeSupport } from "../backend/quantize-support.js";
+import { checkQuantizeOnBackend, checkQuantizeSupport } from "../backend/quantize-support.js";
 import { wasmHeapBytes } from "../backend/wasm-guard.js";
 import type { CommandContext } from "../context.js";
 import type { Recipe } from "../recipe/schema.js";
@@ -130,6 +130,7 @@ async function trainInRunDir(params: RunTrainingParams, output: string, claim: R
   // 3. Backend and model; max_seq_len must fit the model's context.
   const backend = await loadBackend({ forced: forcedBackend(context.globals.backend, context.env), env: context.env });
   const { tf } = backend;
+  checkQuantizeOnBackend({ backend: backend.backend, quantize: recipe.model.quantize, setBy: params.quantizeSetBy?.setBy ?? "model.quantize" });
   // Refuse, with what would fit, before loading anything big: tfjs-backend-wasm corrupts memory past its 4 GB heap.
   const longest = data.trainSequences.reduce((max, s) => Math.max(max, s.ids.length), 1);
   const native = loadNativeMatmul(context.env);

@@ -37,6 +37,10 @@ describeNeeds(need, "the webgpu backend", () => {
       expect(result.stderr).toContain(`WebGPU found only ${adapter.vendor}`);
       expect(result.stderr).toContain("set FINETUNE_WEBGPU_ALLOW_FALLBACK=1 to use it anyway");
     }
+    // Quantized base weights live in the native addon, on the CPU: refused on webgpu with what to do instead.
+    const quantized = await runCli(["--backend", "webgpu", "generate", "--model", model, "--prompt", "a b", "--quantize", "bf16"], env(allowFallback));
+    expect(quantized.code).toBe(2);
+    expect(quantized.stderr).toMatch(/--quantize bf16 (keeps the base weights in the native addon, multiplied on the CPU, which the webgpu backend cannot use|stores the base weights in the native addon's memory)/);
     const doctor = lastJson((await runCli(["doctor", "--json"], env(allowFallback))).stdout) as { webgpu?: { description?: string; fallback?: boolean } };
     expect(doctor.webgpu).toMatchObject({ description: adapter?.description, fallback: adapter?.isFallbackAdapter });
   });
