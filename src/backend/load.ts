@@ -3,7 +3,7 @@ import { dirname, join } from "node:path";
 import { UserError } from "../errors.js";
 import { BACKEND_NAMES, CANDIDATES, type BackendAttempt, type BackendCandidate, type BackendName } from "./candidates.js";
 import { explainLoadError } from "./explain-load-error.js";
-import { describeAdapter, prepareWebGpu } from "./webgpu.js";
+import { describeAdapter, prepareWebGpu, type WebGpuAdapter } from "./webgpu.js";
 import { guardWasmAllocations } from "./wasm-guard.js";
 import type { MatmulPath } from "./native-matmul.js";
 import { registeredMatmulPath, registerWasmMatMul } from "./wasm-matmul.js";
@@ -18,6 +18,8 @@ export interface LoadedBackend {
   attempts: BackendAttempt[];
   /** On wasm: which matmul runs (the native GEMM addon or XNNPACK) and why. */
   matmul: MatmulPath | null;
+  /** On webgpu: the adapter, whose buffer limits bound what fits. */
+  webgpu?: WebGpuAdapter;
 }
 
 const require = createRequire(import.meta.url);
@@ -44,7 +46,7 @@ export async function loadBackend(params: { forced?: BackendName | undefined; en
       // A missing package, no adapter or a CPU fallback adapter: said as it is, not as a failed import.
       const adapter = await prepareWebGpu(params.env ?? process.env);
       const attempt = await tryCandidate(tf, candidate);
-      if (attempt.loaded) return { tf, backend: "webgpu", label: `webgpu: ${describeAdapter(adapter)}`, attempts: [attempt], matmul: null };
+      if (attempt.loaded) return { tf, backend: "webgpu", label: `webgpu: ${describeAdapter(adapter)}`, attempts: [attempt], matmul: null, webgpu: adapter };
       attempts.push(attempt);
       continue;
     }

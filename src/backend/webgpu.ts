@@ -1,4 +1,5 @@
 import { UserError } from "../errors.js";
+import type { ModelConfig } from "../model/config.js";
 
 /** What Dawn reports of the adapter WebGPU would run on, and the limits that decide what fits. */
 export interface WebGpuAdapter {
@@ -92,4 +93,33 @@ export async function prepareWebGpu(env: NodeJS.ProcessEnv): Promise<WebGpuAdapt
     );
   }
   return adapter;
+}
+
+/**
+ * The largest float32 weight tensor finetune's tfjs path makes for a model (the token embedding, or q|k|v and
+ * gate|up fused), which must fit one WebGPU storage binding.
+ */
+export function largestWeightBytes(config: ModelConfig): { bytes: number; what: string } {
+  const H = config.hiddenSize;
+  const candidates: [number, string][] = [[config.vocabSize * H, `the token embedding (${config.vocabSize} × ${H})`]];
+  if (config.family === "gpt2") {
+    candidates.push([3 * H * H, `c_attn (${H} × ${3 * H})`], [H * config.innerSize, `c_fc (${H} × ${config.innerSize})`]);
+  } else {
+    const qkv = (config.numHeads + 2 * config.numKvHeads) * config.headDim;
+    candidates.push([H * qkv, `q|k|v (${H} × ${qkv})`], [2 * H * config.intermediateSize, `gate|up (${H} × ${2 * config.intermediateSize})`]);
+  }
+  const [floats, what] = candidates.reduce((a, b) => (b[0] > a[0] ? b : a));
+  return { bytes: 4 * floats, what };
+}
+
+/** A UserError when a weight tensor of this model cannot be bound on the adapter (maxStorageBufferBindingSize). */
+export function checkWebGpuFit(config: ModelConfig, adapter: WebGpuAdapter): void {
+  const { bytes, what } = largestWeightBytes(config);
+  const limit = Math.min(adapter.maxStorageBufferBindingSize, adapter.maxBufferSize);
+  if (bytes <= limit) return;
+  const mb = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
+  throw new UserError(
+    `${what} is ${mb(bytes)} of float32, more than this WebGPU adapter binds at once (maxStorageBufferBindingSize ${mb(limit)}, ${describeAdapter(adapter)}); ` +
+      "this model does not fit the webgpu backend on it: use the wasm or tensorflow backend (leave --backend out).",
+  );
 }

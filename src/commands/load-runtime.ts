@@ -6,7 +6,8 @@ import { resolveAdapterDir } from "../lora/adapter-dir.js";
 import { loadPeftAdapter } from "../lora/peft-load.js";
 import { nativeDecoderAvailable } from "../backend/native-decoder.js";
 import { checkQuantizeOnBackend, checkQuantizeSupport } from "../backend/quantize-support.js";
-import { loadModel } from "../model/load-model.js";
+import { checkWebGpuFit } from "../backend/webgpu.js";
+import { loadModel, readModelConfig } from "../model/load-model.js";
 import type { Quantize } from "../model/quantize.js";
 import type { CausalLM } from "../model/types.js";
 import { loadTokenizer, type ModelTokenizer } from "../tokenizer/load.js";
@@ -48,6 +49,7 @@ export async function loadRuntime(context: CommandContext, model: string, adapte
   const tokenizer = await loadTokenizer(source.dir);
   const backend = await loadBackend({ forced: forcedBackend(context.globals.backend, context.env), env: context.env });
   checkQuantizeOnBackend({ backend: backend.backend, quantize, setBy: "--quantize" });
+  if (backend.webgpu) checkWebGpuFit(await readModelConfig(source.dir), backend.webgpu);
   reporter.debug(`matmul: ${backend.matmul ? `${backend.matmul.path} (${backend.matmul.reason})` : "backend's own"}`);
   reporter.debug(`backend: ${backend.label}${backend.attempts.filter((a) => !a.loaded).map((a) => `; skipped ${a.label}: ${a.reason ?? ""}`).join("")}`);
   const started = performance.now();

@@ -3,6 +3,7 @@ import { stringify } from "yaml";
 import { forcedBackend, loadBackend } from "../backend/load.js";
 import { loadNativeMatmul } from "../backend/native-matmul.js";
 import { checkQuantizeOnBackend, checkQuantizeSupport } from "../backend/quantize-support.js";
+import { checkWebGpuFit } from "../backend/webgpu.js";
 import { wasmHeapBytes } from "../backend/wasm-guard.js";
 import type { CommandContext } from "../context.js";
 import type { Recipe } from "../recipe/schema.js";
@@ -135,7 +136,9 @@ async function trainInRunDir(params: RunTrainingParams, output: string, claim: R
   const longest = data.trainSequences.reduce((max, s) => Math.max(max, s.ids.length), 1);
   const native = loadNativeMatmul(context.env);
   const nativeMissing = native.addon === null ? native.reason : null;
-  const checkpointing = checkMemoryBudget({ config: await readModelConfig(source.dir), recipe, backend: backend.backend, label: backend.label, longest, nativeMissing });
+  const modelConfig = await readModelConfig(source.dir);
+  if (backend.webgpu) checkWebGpuFit(modelConfig, backend.webgpu);
+  const checkpointing = checkMemoryBudget({ config: modelConfig, recipe, backend: backend.backend, label: backend.label, longest, nativeMissing });
   const model = await loadModel(tf, source.dir, { quantize: recipe.model.quantize });
   if (recipe.train.max_seq_len > model.config.maxPositions) {
     model.dispose();
