@@ -62,8 +62,8 @@ export function attachLora(tf: Tf, model: CausalLM, spec: LoraSpec): LoraSet {
     const random = seededRandom(hashSeed(spec.seed, projection.name));
     const bound = 1 / Math.sqrt(projection.inFeatures);
     const aInit = Float32Array.from({ length: projection.inFeatures * spec.r }, () => (random() * 2 - 1) * bound);
-    const a = tf.variable(tf.tensor2d(aInit, [projection.inFeatures, spec.r]), true, `${projection.name}.lora_A`) as tfc.Variable<tfc.Rank.R2>;
-    const b = tf.variable(tf.zeros([spec.r, projection.outFeatures]), true, `${projection.name}.lora_B`) as tfc.Variable<tfc.Rank.R2>;
+    const a = variableFrom(tf, tf.tensor2d(aInit, [projection.inFeatures, spec.r]), true, `${projection.name}.lora_A`);
+    const b = variableFrom(tf, tf.zeros([spec.r, projection.outFeatures]), true, `${projection.name}.lora_B`);
     const adapter = new LoraAdapter(tf, a, b, scale, spec.dropout, () => hashSeed(spec.seed, `${clock.step}:${clock.micro}:${index}`));
     projection.adapter = adapter;
     return { name: projection.name, projection, adapter };
@@ -81,6 +81,16 @@ export function loraSet(spec: LoraSpec, adapters: AttachedLora[], clock = { step
     variables: () => adapters.flatMap((a) => [a.adapter.a, a.adapter.b]),
     dispose: () => detachAdapters(adapters),
   };
+}
+
+/**
+ * A variable holding `initial`, which is then freed: tf.variable keeps a reference to the initial tensor's data, so
+ * an initial tensor left undisposed would hold its memory after the variable is gone.
+ */
+export function variableFrom(tf: Tf, initial: tfc.Tensor, trainable: boolean, name: string): tfc.Variable<tfc.Rank.R2> {
+  const variable = tf.variable(initial, trainable, name) as tfc.Variable<tfc.Rank.R2>;
+  initial.dispose();
+  return variable;
 }
 
 /** Removes adapters from their projections and frees their tensors. */

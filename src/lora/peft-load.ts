@@ -5,7 +5,7 @@ import { errnoCode, UserError } from "../errors.js";
 import type { CausalLM, Tf } from "../model/types.js";
 import type * as tfc from "@tensorflow/tfjs-core";
 import { LoraAdapter, loraScale } from "./adapter.js";
-import { detachAdapters, layerOf, loraSet, shortName, type LoraSet } from "./attach.js";
+import { detachAdapters, layerOf, loraSet, shortName, variableFrom, type LoraSet } from "./attach.js";
 import { readPeftPairs } from "./peft-tensors.js";
 
 const adapterConfigSchema = z
@@ -83,8 +83,8 @@ export async function loadPeftAdapter(tf: Tf, model: CausalLM, dir: string): Pro
       check(pair.aName, pair.aShape, [config.r, projection.inFeatures]);
       check(pair.bName, pair.bShape, [projection.outFeatures, config.r]);
       // PEFT stores lora_A [r, in] and lora_B [out, r]; the model multiplies x·Aᵀ·Bᵀ, so keep the transposes.
-      const a = tf.variable(tf.tidy(() => tf.transpose(tf.tensor2d(pair.a, [config.r, projection.inFeatures]))), false, `${pair.module}.lora_A.loaded`) as tfc.Variable<tfc.Rank.R2>;
-      const b = tf.variable(tf.tidy(() => tf.transpose(tf.tensor2d(pair.b, [projection.outFeatures, config.r]))), false, `${pair.module}.lora_B.loaded`) as tfc.Variable<tfc.Rank.R2>;
+      const a = variableFrom(tf, tf.tidy(() => tf.transpose(tf.tensor2d(pair.a, [config.r, projection.inFeatures]))), false, `${pair.module}.lora_A.loaded`);
+      const b = variableFrom(tf, tf.tidy(() => tf.transpose(tf.tensor2d(pair.b, [projection.outFeatures, config.r]))), false, `${pair.module}.lora_B.loaded`);
       const adapter = new LoraAdapter(tf, a, b, scale, 0, () => 0);
       projection.adapter = adapter;
       adapters.push({ name: pair.module, projection, adapter });

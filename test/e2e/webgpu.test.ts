@@ -8,7 +8,10 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, expect } from "vitest";
 import { loadBackend } from "../../src/backend/load.js";
+import { attachLora } from "../../src/lora/attach.js";
 import { loadModel } from "../../src/model/load-model.js";
+import { trainSchema } from "../../src/recipe/schema.js";
+import { createOptimizer, trainLoop } from "../../src/train/loop.js";
 import { relativeError } from "../helpers/logits.js";
 import { allNeeds, describeNeeds, itNeeds, sharedFiles, sharedPath } from "../helpers/needs.js";
 import { referenceGemmaLogits } from "../helpers/reference-gemma.js";
@@ -72,6 +75,35 @@ describeNeeds(need, "the webgpu backend", () => {
       const reference = (spec.kind === "gemma3_text" ? referenceGemmaLogits(dir, IDS) : referenceLogits(dir, IDS)).flatMap((row) => [...row]);
       expect({ label, ok: relativeError(logits, reference) < 1e-4 }).toEqual({ label, ok: true });
     }
+  });
+
+  itNeeds(need, "LoRA training steps in process (with validation) leave no tensor behind once the adapter and optimizer are freed", async () => {
+    process.env.FINETUNE_WEBGPU_ALLOW_FALLBACK = "1";
+    const { tf } = await loadBackend({ forced: "webgpu", env: { ...process.env } });
+    const dir = join(tmp.path, "leak-llama");
+    writeTinyCheckpoint(dir, { kind: "llama" });
+    const model = await loadModel(tf, dir);
+    const before = tf.memory().numTensors;
+    const lora = attachLora(tf, model, { r: 4, alpha: 8, dropout: 0.1, targetModules: ["q_proj", "v_proj", "down_proj"], layers: "all", rslora: false, seed: 1 });
+    const optimizer = createOptimizer(tf, 0.01);
+    const T = 16;
+    const sequence = (s: number) => {
+      const ids = Int32Array.from({ length: T }, (_, i) => 3 + ((s * 7 + i * 13) % 90));
+      return { ids, labels: Uint8Array.from(ids, (_, i) => (i === 0 ? 0 : 1)), positions: Int32Array.from(ids, (_, i) => i), segments: new Int32Array(T) };
+    };
+    const losses: number[] = [];
+    await trainLoop({
+      tf, model, lora, optimizer, train: [0, 1, 2, 3].map(sequence), validation: [sequence(9)],
+      config: { ...trainSchema.parse({ max_steps: 3, batch_size: 2, lr: 1e-3, save_every: 1000, eval_every: 2 }), gradient_checkpointing: false },
+      totalSteps: 3, padId: 0, resume: null, signal: new AbortController().signal,
+      callbacks: { onStep: async (row) => void losses.push(row.loss), onEval: async () => {}, onCheckpoint: async () => {}, onLog: () => {} },
+    });
+    lora.dispose();
+    optimizer.dispose();
+    expect(losses).toHaveLength(3);
+    expect(losses.every(Number.isFinite)).toBe(true);
+    expect(tf.memory().numTensors - before).toBe(0);
+    model.dispose();
   });
 
   itNeeds(allNeeds(need, sharedFiles(["models/stories260K/model.safetensors"])), "LoRA training on stories260K: every step's loss within 1e-3 of the cpu backend's; the adapter generates and reproduce reports the loss difference", async () => {
