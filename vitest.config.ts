@@ -9,6 +9,10 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: "forks",
+    // Both cores: vitest's default leaves one idle on a 2-core machine, and the run then takes 8 to 9.5 minutes
+    // instead of under 7.
+    maxWorkers: 2,
+    minWorkers: 1,
     reporters: reportFile ? ["default", ["json", { outputFile: reportFile }]] : ["default"],
   },
 });

@@ -106,7 +106,7 @@ describeNeeds(need, "the webgpu backend", () => {
     model.dispose();
   });
 
-  itNeeds(allNeeds(need, sharedFiles(["models/stories260K/model.safetensors"])), "LoRA training on stories260K: every step's loss within 1e-3 of the cpu backend's; the adapter generates and reproduce reports the loss difference", async () => {
+  itNeeds(allNeeds(need, sharedFiles(["models/stories260K/model.safetensors"])), "LoRA training on stories260K: reproduce of a cpu run on webgpu matches every step's loss within 1e-3 and reports the difference; its adapter generates", async () => {
     const dir = join(tmp.path, "train");
     mkdirSync(dir, { recursive: true });
     const rows = ["girl", "cat", "dog", "bird", "boy", "fish"].flatMap((w, i) => [0, 1, 2, 3].map((k) => JSON.stringify({ text: `Once upon a time, there was a little ${w} named Lily. She loved to play outside ${i * 4 + k}.` })));
@@ -116,24 +116,24 @@ describeNeeds(need, "the webgpu backend", () => {
       writeFileSync(file, `model: ${sharedPath("models/stories260K")}\ndata:\n  train: t.jsonl\n  validation: 0.2\ntrain:\n  max_steps: 4\n  batch_size: 2\n  eval_every: 4\n  save_every: 4\n  max_seq_len: 32\n  seed: 3\noutput: ${join(dir, `run-${backend}`)}\n`);
       return file;
     };
-    const losses = async (backend: string) => {
-      const result = await runCli(["--backend", backend, "train", recipe(backend), "--json"], env(allowFallback));
-      expect(result.code, result.stderr).toBe(0);
-      return result.stdout.split("\n").filter((line) => line.includes('"type":"train"')).map((line) => (JSON.parse(line) as { loss: number }).loss);
-    };
-    const cpu = await losses("cpu");
-    const webgpu = await losses("webgpu");
-    expect(webgpu).toHaveLength(4);
-    expect(Math.max(...webgpu.map((loss, i) => Math.abs(loss - (cpu[i] ?? Number.NaN))))).toBeLessThan(1e-3);
-    const generated = await runCli(["--backend", "webgpu", "generate", "--model", sharedPath("models/stories260K"), "--adapter", join(dir, "run-webgpu"), "--prompt", "Once upon a time", "--max-new-tokens", "4", "--temperature", "0", "--json"], env(allowFallback));
-    expect(generated.code, generated.stderr).toBe(0);
-    expect((lastJson(generated.stdout) as { ids: number[] }).ids).toHaveLength(4);
+    const trained = await runCli(["--backend", "cpu", "train", recipe("cpu"), "--json"], env(allowFallback));
+    expect(trained.code, trained.stderr).toBe(0);
+    const losses = (run: string) =>
+      readFileSync(join(run, "metrics.jsonl"), "utf8").split("\n").filter((line) => line.includes('"type":"train"')).map((line) => (JSON.parse(line) as { loss: number }).loss);
+    // reproduce on webgpu trains the same run there, and reports how far its losses are from the cpu run's.
     const reproduced = await runCli(["--backend", "webgpu", "reproduce", join(dir, "run-cpu"), "--output", join(dir, "again"), "--json"], env(allowFallback));
     expect(reproduced.code, reproduced.stderr).toBe(0);
     const report = lastJson(reproduced.stdout) as { match: boolean; backend: string; expected_backend: string; max_loss_difference: number };
     expect(report.backend).toMatch(/^webgpu: /);
     expect(report.expected_backend).toBe("cpu");
     expect(report.max_loss_difference).toBeLessThan(1e-3);
+    const cpu = losses(join(dir, "run-cpu"));
+    const webgpu = losses(join(dir, "again"));
+    expect(webgpu).toHaveLength(4);
+    expect(Math.max(...webgpu.map((loss, i) => Math.abs(loss - (cpu[i] ?? Number.NaN))))).toBeLessThan(1e-3);
     expect((JSON.parse(readFileSync(join(dir, "again", "run.lock.json"), "utf8")) as { backend: { name: string } }).backend.name).toBe(report.backend);
+    const generated = await runCli(["--backend", "webgpu", "generate", "--model", sharedPath("models/stories260K"), "--adapter", join(dir, "again"), "--prompt", "Once upon a time", "--max-new-tokens", "4", "--temperature", "0", "--json"], env(allowFallback));
+    expect(generated.code, generated.stderr).toBe(0);
+    expect((lastJson(generated.stdout) as { ids: number[] }).ids).toHaveLength(4);
   });
 });

@@ -184,7 +184,6 @@ describeNeeds(need, "whole-model GGUF in the real llama.cpp", () => {
 
   const ADAPTED: { label: string; spec: Spec; tokenizer: keyof typeof TOKENIZERS }[] = [
     { label: "llama", spec: { kind: "llama" }, tokenizer: "llama2" },
-    { label: "qwen2", spec: { kind: "qwen2" }, tokenizer: "qwen2" },
     { label: "phi3", spec: { kind: "phi3" }, tokenizer: "llama2" },
     { label: "gpt2", spec: { kind: "gpt2" }, tokenizer: "gpt2" },
     { label: "gemma3", spec: { kind: "gemma3_text", queryPreAttnScalar: 12 }, tokenizer: "gemma" },
