@@ -89,7 +89,7 @@ export async function prepareWebGpu(env: NodeJS.ProcessEnv): Promise<WebGpuAdapt
   if (adapter.isFallbackAdapter && env.FINETUNE_WEBGPU_ALLOW_FALLBACK !== "1") {
     throw new UserError(
       `WebGPU found only ${describeAdapter(adapter)}: it runs on the CPU, slower than finetune's own CPU path. ` +
-        "Use --backend wasm (or leave --backend out), or set FINETUNE_WEBGPU_ALLOW_FALLBACK=1 to use it anyway (for testing).",
+        "Use --backend wasm (or leave --backend and FINETUNE_BACKEND unset), or set FINETUNE_WEBGPU_ALLOW_FALLBACK=1 to use it anyway (for testing).",
     );
   }
   return adapter;
